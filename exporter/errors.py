@@ -1,12 +1,12 @@
 """Errors raised by the exporter; the CLI turns each into one message and exit code 2.
 
 * ExportError              anything that stops an export (bad input, conflict, failed check)
-  + ArtifactInvalid        the artifact is missing, corrupt, or disagrees with model.json
-  + UnsupportedModel       the artifact asks for something the graph builder cannot express
-  + VersionExists          the target version is already in the repository (use --force)
-  + RepositoryUnwritable   the repository folder cannot be created or written
-  + ValidationFailed       the exported graph failed a check (checker, parity, reference)
-  + VariantFailed          an edge/mobile variant could not be built or missed its accuracy
+  + ArtifactInvalidError        the artifact is missing, corrupt, or disagrees with model.json
+  + UnsupportedModelError       the artifact asks for something the graph builder cannot express
+  + VersionExistsError          the target version is already in the repository (use --force)
+  + RepositoryUnwritableError   the repository folder cannot be created or written
+  + ValidationFailedError       the exported graph failed a check (checker, parity, reference)
+  + VariantFailedError          an edge/mobile variant could not be built or missed its accuracy
 """
 
 from __future__ import annotations
@@ -18,25 +18,25 @@ class ExportError(Exception):
     exit_code = 2
 
 
-class ArtifactInvalid(ExportError):
+class ArtifactInvalidError(ExportError):
     pass
 
 
-class UnsupportedModel(ExportError):
+class UnsupportedModelError(ExportError):
     pass
 
 
-class VersionExists(ExportError):
+class VersionExistsError(ExportError):
     pass
 
 
-class RepositoryUnwritable(ExportError):
+class RepositoryUnwritableError(ExportError):
     pass
 
 
-class ValidationFailed(ExportError):
+class ValidationFailedError(ExportError):
     pass
 
 
-class VariantFailed(ExportError):
+class VariantFailedError(ExportError):
     pass

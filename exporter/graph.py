@@ -32,14 +32,14 @@ from contracts import (
     ModelSpec,
     param_name,
 )
-from exporter.errors import UnsupportedModel
+from exporter.errors import UnsupportedModelError
 
 # artifact activation -> ONNX op type (None: no node)
 ACTIVATION_OPS: dict[str, str | None] = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": None}
 
 
 def build_model(spec: ModelSpec, weights: Mapping[str, np.ndarray], *, name: str, version: int) -> onnx.ModelProto:
-    """Build the ONNX model of an artifact; raise UnsupportedModel for what ONNX here cannot express."""
+    """Build the ONNX model of an artifact; raise UnsupportedModelError for what ONNX here cannot express."""
     nodes, initializers = _preprocessing(spec)
     x = "preprocess/standardized"
     for i, layer in enumerate(spec.architecture.layers):
@@ -124,7 +124,7 @@ def _dense(
     initializers: list[onnx.TensorProto],
 ) -> str:
     if activation not in ACTIVATION_OPS:
-        raise UnsupportedModel(
+        raise UnsupportedModelError(
             f"layer {i}: unsupported activation {activation!r} (expected one of {', '.join(ACTIVATION_OPS)})"
         )
     kernel, bias = param_name(i, "kernel"), param_name(i, "bias")
