@@ -66,8 +66,8 @@ def decode_grayscale(data: bytes) -> np.ndarray:
                         f"image is {width}x{height} = {width * height} pixels; at most {MAX_PIXELS} are accepted"
                     )
                 image.load()
-                image = ImageOps.exif_transpose(image)
-                return np.asarray(_to_grayscale(image), dtype=np.float32)
+                upright = ImageOps.exif_transpose(image)
+                return np.asarray(_to_grayscale(upright), dtype=np.float32)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
