@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -136,12 +137,24 @@ def _target(repository: Path, name: str, version: int | None, force: bool) -> Pa
         target = version_dir(repository, name, version if version is not None else next_version(folder))
     except RepositoryError as e:
         raise ExportError(str(e)) from e
+    _check_writable(folder)
     if target.exists() and not force:
         raise VersionExistsError(
             f"{target} already exists; choose another --version, omit it for the next free one "
             f"({next_version(folder)}), or pass --force to replace it"
         )
     return target
+
+
+def _check_writable(folder: Path) -> None:
+    # Fail before the work, not at the final rename: find the nearest folder that exists.
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RepositoryUnwritableError(f"cannot create {folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RepositoryUnwritableError(f"cannot write to {folder}: {existing} is not writable")
 
 
 @contextmanager
