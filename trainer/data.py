@@ -191,6 +191,12 @@ def _load_image_splits(folder: Path) -> tuple[Dataset, Dataset | None]:
     return _checked(x, y, labels, folder.name, folder), None
 
 
+def make_dataset(x: np.ndarray, y: np.ndarray, labels: tuple[str, ...] | None = None, name: str = "arrays") -> Dataset:
+    """A validated ``Dataset`` from in-memory arrays (the checks the file loaders apply)."""
+    y = np.asarray(y)
+    return _checked(np.asarray(x), _class_ids(Path(name), y, "y"), labels, name, Path(name))
+
+
 def _checked(x: np.ndarray, y: np.ndarray, labels: tuple[str, ...] | None, name: str, source: Path) -> Dataset:
     """Validate shapes, values and classes; return x as uint8 or float32."""
     if x.ndim < 2:

@@ -7,14 +7,28 @@ returns ``self``. Inputs are always raw intensities; preprocessing is part of th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
-from contracts import ModelSpec, load_artifact
+from contracts import (
+    ArtifactError,
+    DatasetInfo,
+    EpochMetrics,
+    ModelSpec,
+    Preprocessing,
+    TrainingConfig,
+    load_artifact,
+    save_artifact,
+)
+from trainer.data import Dataset, make_dataset
 from trainer.losses import softmax
 from trainer.model import MLP, preprocess
+from trainer.spec import architecture_for, hyperparameters, preprocessing_for
+from trainer.state import OPTIMIZER_NPZ, load_optimizer_state, optimizer_state_bytes
+from trainer.train import EpochCallback, Trainer, split_validation
 
 _PREDICT_CHUNK = 4096  # bounds the memory of predict on large inputs
 
@@ -58,6 +72,64 @@ class MLPClassifier:
         self.init = init
         self.verbose = verbose
 
+    # -- training --------------------------------------------------------------------------
+    def fit(
+        self,
+        x: np.ndarray | Dataset,
+        y: np.ndarray | None = None,
+        labels: tuple[str, ...] | None = None,
+        *,
+        resume: bool = False,
+        callbacks: tuple[EpochCallback, ...] = (),
+    ) -> MLPClassifier:
+        """Train on raw inputs ``x`` [N, *input_shape] and class ids ``y`` (or a ``Dataset``).
+
+        With ``resume`` a fitted (or loaded) classifier trains ``epochs`` more epochs from its
+        weights and optimizer state, continuing its epoch count and history.
+        """
+        data = x if isinstance(x, Dataset) else make_dataset(x, np.asarray(y), labels)
+        config = self._training_config()
+        if resume and hasattr(self, "model_"):
+            model, prep, history, state = self._resume_state(data)
+        else:
+            arch = architecture_for(self, data.input_shape, len(data.labels))
+            model, prep, history, state = MLP(arch, init=self.init, seed=self.seed), preprocessing_for(data.x), (), None
+        train, val = split_validation(data, config.val_split, config.seed)
+        trainer = Trainer(model, config, prep, history=history, optimizer_state=state, progress=self.verbose,
+                          callbacks=callbacks)  # fmt: skip
+        result = trainer.fit(train, val)
+        self.model_, self.history_, self.optimizer_state_ = model, result.history, trainer.optimizer.state_dict()
+        self.stopped_early_ = result.stopped_early
+        dataset = DatasetInfo(name=data.name, sha256=data.fingerprint(), num_train=len(train),
+                              num_val=len(val) if val is not None else 0)  # fmt: skip
+        self.spec_ = ModelSpec(architecture=model.architecture, labels=data.labels, preprocessing=prep,
+                               training=config, metrics=tuple(result.history), best_epoch=result.best_epoch,
+                               dataset=dataset)  # fmt: skip
+        return self
+
+    def _training_config(self) -> TrainingConfig:
+        try:
+            return TrainingConfig(optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size, epochs=self.epochs,
+                                  seed=self.seed, weight_decay=self.weight_decay, momentum=self.momentum,
+                                  val_split=self.val_split, patience=self.patience)  # fmt: skip
+        except ValidationError as e:
+            problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            raise ValueError(f"invalid hyper-parameters: {problems}") from None
+
+    def _resume_state(
+        self, data: Dataset
+    ) -> tuple[MLP, Preprocessing, tuple[EpochMetrics, ...], Mapping[str, np.ndarray] | None]:
+        arch = self.spec_.architecture
+        if data.input_shape != arch.input_shape or len(data.labels) != arch.num_classes:
+            raise ValueError(
+                f"cannot resume: the model takes inputs {arch.input_shape} with {arch.num_classes} classes, "
+                f"the data has {data.input_shape} with {len(data.labels)}"
+            )
+        state = getattr(self, "optimizer_state_", None)
+        if state is not None and self.spec_.training.optimizer != self.optimizer:
+            state = None  # another optimizer's moments mean nothing to this one
+        return self.model_, self.spec_.preprocessing, tuple(self.spec_.metrics), state
+
     # -- inference -------------------------------------------------------------------------
     def predict_proba(self, x_raw: np.ndarray) -> np.ndarray:
         """Class probabilities float32 [N, classes] for raw inputs [N, *input_shape]."""
@@ -73,14 +145,45 @@ class MLPClassifier:
         """Class ids int64 [N] (argmax of ``predict_proba``)."""
         return self.predict_proba(x_raw).argmax(axis=1).astype(np.int64)
 
+    def evaluate(self, x_raw: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """``{"loss": mean cross-entropy, "accuracy": fraction correct}`` on raw inputs."""
+        model, spec = self._fitted()
+        x_raw, y = self._check_input(x_raw, spec), np.asarray(y, dtype=np.int64)
+        if len(y) != len(x_raw) or len(y) == 0:
+            raise ValueError(f"{len(x_raw)} inputs but {len(y)} labels (expected one label per input, at least one)")
+        config = spec.training.model_copy(update={"epochs": 1})
+        loss, accuracy = Trainer(model, config, spec.preprocessing).evaluate(x_raw, y)
+        return {"loss": loss, "accuracy": accuracy}
+
     # -- persistence -----------------------------------------------------------------------
+    def save(
+        self,
+        path: str | Path,
+        *,
+        overwrite: bool = False,
+        test_metrics: Mapping[str, float] | None = None,
+        num_test: int = 0,
+        extra_files: Mapping[str, bytes] | None = None,
+    ) -> Path:
+        """Write the artifact atomically (``model.json``, ``weights.npz``, ``optimizer.npz``, extra files)."""
+        model, spec = self._fitted()
+        if test_metrics is not None:
+            dataset = spec.dataset.model_copy(update={"num_test": num_test}) if spec.dataset else None
+            spec = spec.model_copy(update={"test_metrics": dict(test_metrics), "dataset": dataset})
+            self.spec_ = spec
+        files = dict(extra_files or {})
+        if getattr(self, "optimizer_state_", None) is not None:
+            files[OPTIMIZER_NPZ] = optimizer_state_bytes(self.optimizer_state_)
+        return save_artifact(path, spec, model.state_dict(), files, overwrite=overwrite)
+
     @classmethod
     def load(cls, artifact_dir: str | Path) -> MLPClassifier:
         """Load an artifact written by ``save`` (raises ``contracts.ArtifactError`` if it is broken)."""
         spec, weights = load_artifact(artifact_dir)
-        clf = cls(**_hyperparameters(spec))
-        clf.spec_ = spec
+        clf = cls(**hyperparameters(spec))
+        clf.spec_, clf.history_ = spec, list(spec.metrics)
         clf.model_ = MLP(spec.architecture, weights)
+        clf.optimizer_state_ = load_optimizer_state(Path(artifact_dir), clf.model_.flat_params.size, spec)
         return clf
 
     # -- helpers ---------------------------------------------------------------------------
@@ -100,20 +203,4 @@ class MLPClassifier:
         return x_raw
 
 
-def _hyperparameters(spec: ModelSpec) -> dict[str, Any]:
-    layers = spec.architecture.layers
-    t = spec.training
-    return {
-        "hidden": tuple(layer.units for layer in layers[:-1]),
-        "activation": layers[0].activation if len(layers) > 1 else "relu",
-        "output_activation": layers[-1].activation,
-        "optimizer": t.optimizer,
-        "lr": t.lr,
-        "batch_size": t.batch_size,
-        "epochs": t.epochs,
-        "seed": t.seed,
-        "weight_decay": t.weight_decay,
-        "momentum": t.momentum,
-        "val_split": t.val_split,
-        "patience": t.patience,
-    }
+__all__ = ["ArtifactError", "MLPClassifier", "NotFittedError"]

@@ -1,0 +1,158 @@
+"""The training loop: seeded minibatches, validation, early stopping with best-weights restore, resume.
+
+``Trainer`` is model-agnostic within the MLP family: it needs an ``MLP``, a
+``contracts.TrainingConfig`` and the model's ``contracts.Preprocessing``. Logging, plots and
+saving live outside it (callbacks and the CLI).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from contracts import EpochMetrics, Preprocessing, TrainingConfig
+from trainer.batches import Batches, epoch_rng
+from trainer.data import Dataset
+from trainer.losses import SoftmaxCrossEntropy
+from trainer.model import MLP, preprocess
+from trainer.optim import Optimizer, make_optimizer
+from trainer.progress import Progress
+
+_EVAL_CHUNK = 4096
+
+EpochCallback = Callable[[EpochMetrics], None]
+
+
+@dataclass
+class TrainResult:
+    history: list[EpochMetrics] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+
+
+def split_validation(data: Dataset, val_split: float, seed: int) -> tuple[Dataset, Dataset | None]:
+    """Hold out a seeded random ``val_split`` fraction (at least one sample each side) as validation."""
+    n_val = int(round(len(data) * val_split))
+    if val_split <= 0 or n_val == 0:
+        return data, None
+    if n_val >= len(data):
+        raise ValueError(f"validation split {val_split} leaves no training samples out of {len(data)}")
+    order = np.random.default_rng([seed, 2]).permutation(len(data))
+    train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])  # sorted: sequential memory access
+
+    def part(idx: np.ndarray) -> Dataset:
+        return Dataset(data.x[idx], data.y[idx], data.labels, data.name)
+
+    return part(train_idx), part(val_idx)
+
+
+class Trainer:
+    """Runs epochs of ``config`` on ``model``; ``optimizer_state`` and ``history`` continue a previous run."""
+
+    def __init__(
+        self,
+        model: MLP,
+        config: TrainingConfig,
+        preprocessing: Preprocessing,
+        *,
+        history: tuple[EpochMetrics, ...] = (),
+        optimizer_state: Mapping[str, np.ndarray] | None = None,
+        progress: bool = False,
+        callbacks: tuple[EpochCallback, ...] = (),
+    ) -> None:
+        self.model, self.config, self.prep = model, config, preprocessing
+        self.loss = SoftmaxCrossEntropy()
+        self.optimizer: Optimizer = make_optimizer(
+            config.optimizer,
+            {"all": model.flat_params},
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            momentum=config.momentum,
+        )
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+        self.history = list(history)
+        self.progress, self.callbacks = progress, callbacks
+
+    def fit(self, train: Dataset, val: Dataset | None = None) -> TrainResult:
+        """Train ``config.epochs`` more epochs; with ``patience`` and ``val``, stop early and keep the best weights."""
+        batches = Batches(train.x, train.y, self.config.batch_size, self.prep)
+        result = TrainResult(history=self.history)
+        best_loss, best_epoch = self._best_so_far()
+        best_params = self.model.flat_params.copy()
+        start = len(self.history)
+        for epoch in range(start + 1, start + self.config.epochs + 1):
+            metrics = self._epoch(batches, epoch, val)
+            result.history.append(metrics)
+            for callback in self.callbacks:
+                callback(metrics)
+            if metrics.val_loss is not None and metrics.val_loss < best_loss:
+                best_loss, best_epoch = metrics.val_loss, epoch
+                np.copyto(best_params, self.model.flat_params)
+            if self._should_stop(epoch, best_epoch):
+                result.stopped_early = True
+                break
+        if self.config.patience is not None and best_epoch is not None and best_epoch > start:
+            np.copyto(self.model.flat_params, best_params)  # restore the best epoch's weights
+        result.best_epoch = best_epoch
+        return result
+
+    def _best_so_far(self) -> tuple[float, int | None]:
+        losses = [(m.val_loss, m.epoch) for m in self.history if m.val_loss is not None]
+        return min(losses) if losses else (float("inf"), None)
+
+    def _should_stop(self, epoch: int, best_epoch: int | None) -> bool:
+        patience = self.config.patience
+        return patience is not None and best_epoch is not None and epoch - best_epoch >= patience
+
+    def _epoch(self, batches: Batches, epoch: int, val: Dataset | None) -> EpochMetrics:
+        started = time.perf_counter()
+        with Progress(len(batches), f"epoch {epoch}", enabled=self.progress) as bar:
+            train_loss, train_acc = self.train_epoch(batches, epoch, bar.update)
+            seconds = time.perf_counter() - started
+            val_loss, val_acc = self.evaluate(val.x, val.y) if val is not None else (None, None)
+            bar.finish(train_loss, train_acc, val_loss, val_acc)
+        return EpochMetrics(
+            epoch=epoch,
+            train_loss=train_loss,
+            train_accuracy=train_acc,
+            val_loss=val_loss,
+            val_accuracy=val_acc,
+            seconds=round(seconds, 4),
+        )
+
+    def train_epoch(
+        self, batches: Batches, epoch: int, on_batch: Callable[[float, float], None] | None = None
+    ) -> tuple[float, float]:
+        """One pass over ``batches`` in the order of ``epoch``; returns (mean loss, accuracy)."""
+        total_loss, correct, seen = 0.0, 0, 0
+        model, loss, optimizer = self.model, self.loss, self.optimizer
+        grads = {"all": model.flat_grads}
+        for xb, yb in batches.epoch(epoch_rng(self.config.seed, epoch)):
+            logits = model.forward(xb)
+            batch_loss = loss.forward(logits, yb)
+            if not np.isfinite(batch_loss):
+                raise FloatingPointError(f"loss became {batch_loss} in epoch {epoch}: lower the learning rate")
+            correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+            model.backward(loss.backward())
+            optimizer.step(grads)
+            n = len(yb)
+            total_loss += batch_loss * n
+            seen += n
+            if on_batch is not None:
+                on_batch(total_loss / seen, correct / seen)
+        return total_loss / seen, correct / seen
+
+    def evaluate(self, x_raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """(mean cross-entropy, accuracy) on raw inputs."""
+        total_loss, correct = 0.0, 0
+        loss = SoftmaxCrossEntropy()
+        for i in range(0, len(y), _EVAL_CHUNK):
+            logits = self.model.logits(preprocess(x_raw[i : i + _EVAL_CHUNK], self.prep))
+            yb = y[i : i + _EVAL_CHUNK]
+            total_loss += loss.forward(logits, yb) * len(yb)
+            correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+        return total_loss / len(y), correct / len(y)
