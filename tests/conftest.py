@@ -28,13 +28,14 @@ def tiny_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from trainer import MLPClassifier, load_mnist
+    from trainer.plots import confusion_png
 
-    train = load_mnist("train").subset(TRAIN_SUBSET)
-    model = MLPClassifier(hidden=(64,), epochs=3, batch_size=64, seed=0)
-    model.fit(train.x, train.y, labels=train.labels)
+    train, test = load_mnist("train").subset(TRAIN_SUBSET), load_mnist("test")
+    model = MLPClassifier(hidden=(64,), epochs=3, batch_size=64, seed=0).fit(train)
+    metrics = {f"test_{k}": v for k, v in model.evaluate(test.x, test.y).items()}
+    confusion = confusion_png(test.y, model.predict(test.x), test.labels, "trained_artifact")
     path = tmp_path_factory.mktemp("trained") / "artifact"
-    model.save(path)
-    return path
+    return model.save(path, test_metrics=metrics, num_test=len(test), extra_files={"confusion.png": confusion})
 
 
 @pytest.fixture(scope="session")
