@@ -1,0 +1,84 @@
+"""``create_app(settings)``: the FastAPI app, with the model registry loaded in its lifespan.
+
+No global state: each app has its own registry, metrics and thread pool, so tests can build
+as many as they like. The repository is loaded in the background, so ``/v2/health/live``
+answers at once and ``/v2/health/ready`` turns 200 when every version has been loaded and
+warmed up (or rejected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from contracts import PRODUCER_VERSION
+from service.config import Settings
+from service.dataplane import DataPlane
+from service.handlers import install_error_handlers
+from service.metrics import Metrics
+from service.middleware import ServiceMiddleware
+from service.registry import Registry
+from service.routes import api, images, monitoring, tfserving, v2
+from service.runtime import RuntimeOptions
+from service.ui import mount_ui
+
+log = logging.getLogger("service.app")
+DESCRIPTION = (
+    "Serves every ONNX model of a model repository over TensorFlow Serving's REST API and the Open "
+    'Inference Protocol (KServe V2), with hot-reloaded versions. Errors are `{"error": "..."}`.'
+)
+
+
+async def _keep_loaded(registry: Registry, poll_interval: float) -> None:
+    try:
+        await registry.scan()
+    except Exception:
+        log.exception("initial repository scan failed")
+    if poll_interval > 0:
+        await registry.poll(poll_interval)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+    registry = Registry(settings.repository, RuntimeOptions(settings.intra_op_threads, settings.inter_op_threads))
+    dataplane = DataPlane(registry, settings, metrics)
+    registry.listen(dataplane.on_change)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        log.info("loading the model repository", extra={"repository": str(settings.repository)})
+        loader = asyncio.create_task(_keep_loaded(registry, settings.poll_interval))
+        try:
+            yield
+        finally:
+            loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loader
+            await dataplane.close()
+            await registry.close()
+
+    app = FastAPI(title="deploy-anywhere service", version=PRODUCER_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.registry = registry
+    app.state.dataplane = dataplane
+    install_error_handlers(app)
+    for module in (v2, tfserving, images, api, monitoring):
+        app.include_router(module.router)
+    mount_ui(app, settings)
+    app.add_middleware(ServiceMiddleware, settings=settings, metrics=metrics)
+    if settings.cors_origins:  # outermost: preflights and 401s get CORS headers too
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=["x-request-id", "inference-header-content-length"],
+        )
+    return app

@@ -1,0 +1,75 @@
+"""Service settings: one pydantic-settings class, read from ``SERVICE_<NAME>`` environment
+variables or built from command-line flags (``service.__main__``). Nothing is read at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default_workers(intra_op_threads: int) -> int:
+    from service.server import default_workers  # the performance rule lives with the server
+
+    return default_workers(intra_op_threads)
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; each field is also a ``--flag`` of ``python -m service``."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore", frozen=True, use_attribute_docstrings=True)
+
+    repository: Path = Path("models")
+    """Model repository root: ``<repository>/<name>/<version>/model.onnx``."""
+    host: str = "127.0.0.1"
+    """Interface to listen on (``0.0.0.0`` in containers)."""
+    port: int = Field(default=8000, ge=0, le=65535)
+    """TCP port to listen on."""
+    poll_interval: float = Field(default=2.0, ge=0)
+    """Seconds between repository scans for new, fixed or removed versions; 0 disables polling."""
+    api_key: str | None = None
+    """When set, model and inference routes need ``Authorization: Bearer <key>``."""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed by CORS (comma-separated in the environment; ``*`` for any); empty: no CORS."""
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """Largest request body accepted; larger ones get 413."""
+    max_batch_size: int = Field(default=4096, gt=0)
+    """Largest batch (first dimension) accepted in one request; larger ones get 400."""
+    request_timeout: float = Field(default=30.0, gt=0)
+    """Seconds an inference may wait and run before the request gets 504."""
+    intra_op_threads: int = Field(default=1, ge=0)
+    """onnxruntime intra-op threads per session (0: onnxruntime's default, one per core)."""
+    inter_op_threads: int = Field(default=1, ge=0)
+    """onnxruntime inter-op threads per session (0: onnxruntime's default)."""
+    workers: int = Field(default_factory=lambda data: _default_workers(data.get("intra_op_threads", 1)), ge=1)
+    """uvicorn worker processes; default: cores // (1 + intra_op_threads), so workers never share cores."""
+    inference_threads: int = Field(default=2, ge=1)
+    """Threads that run ``session.run`` off the event loop when batching is off."""
+    batching: bool = False
+    """Coalesce concurrent requests into one ``session.run`` (dynamic batching)."""
+    batch_max_size: int = Field(default=64, gt=0)
+    """Largest coalesced batch when batching is on."""
+    batch_max_delay_ms: float = Field(default=2.0, ge=0)
+    """Longest a request waits for others to join its batch, in milliseconds."""
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    """Log level of the service's loggers."""
+    log_format: Literal["json", "text"] = "json"
+    """``json``: one JSON object per line (with the request id); ``text``: human-readable."""
+    ort_web_dir: Path = _PROJECT_ROOT / "node_modules" / "onnxruntime-web" / "dist"
+    """onnxruntime-web files served under ``/ui/ort/`` for in-browser inference."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value

@@ -1,0 +1,137 @@
+"""One pure ASGI middleware for what every request needs: request id, API key, body limit,
+metrics and a log line. Pure ASGI (not ``BaseHTTPMiddleware``) because it runs on every
+request and the serving path is the product (issue 5): it reads the headers once and wraps
+``send`` to add ``X-Request-ID`` and learn the status code.
+
+Routes label a request for metrics by filling ``scope["service"]`` (``model``, ``version``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.config import Settings
+from service.errors import PayloadTooLargeError
+from service.logs import request_id
+from service.metrics import Metrics
+
+log = logging.getLogger("service.access")
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")
+# prefixes that need the API key when one is set; health, metrics, docs and the page stay open
+PROTECTED = ("/v1/", "/v2/models", "/api/")
+
+
+def protocol_of(path: str) -> str:
+    """The ``protocol`` metrics label of a path; empty for routes that are not counted."""
+    if path.startswith("/v1/models/"):
+        return "image" if path.endswith("/image") else "tfserving"
+    if path.startswith("/v2/models/"):
+        return "v2"
+    if path.startswith("/api/"):
+        return "api"
+    return ""
+
+
+class ServiceMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body = settings.max_body_bytes
+        self.api_key = settings.api_key.encode() if settings.api_key else None
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid, length, auth = b"", None, b""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                rid = value
+            elif key == b"content-length":
+                length = value
+            elif key == b"authorization":
+                auth = value
+        rid_text = rid.decode("latin-1") if rid and _REQUEST_ID.match(rid) else uuid.uuid4().hex
+        token = request_id.set(rid_text)
+        labels = scope["service"] = {"model": "", "version": ""}
+        status = 500  # if the app raises before answering, ServerErrorMiddleware answers 500
+        rid_header = (b"x-request-id", rid_text.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            await send(message)
+
+        start = time.perf_counter()
+        try:
+            refusal = self._refusal(scope["path"], length, auth)
+            if refusal is not None:
+                await _send_error(send_with_id, *refusal)
+            else:
+                await self.app(scope, receive if length is not None else self._limited(receive), send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            protocol = protocol_of(scope["path"])
+            if protocol:
+                self.metrics.observe_request(labels["model"], labels["version"], protocol, status, elapsed)
+            if status >= 400 or log.isEnabledFor(logging.DEBUG):
+                extra = {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(elapsed * 1e3, 3),
+                }
+                log.log(logging.INFO if status >= 400 else logging.DEBUG, "request", extra=extra)
+            request_id.reset(token)
+
+    def _refusal(self, path: str, length: bytes | None, auth: bytes) -> tuple[int, str, dict[str, str]] | None:
+        if self.api_key is not None and path.startswith(PROTECTED) and not _bearer_ok(auth, self.api_key):
+            message = "missing or wrong API key: send the header 'Authorization: Bearer <key>'"
+            return 401, message, {"www-authenticate": "Bearer"}
+        if length is not None:
+            if not length.isdigit():
+                return 400, f"Content-Length {length.decode('latin-1')!r} is not a number of bytes", {}
+            if int(length) > self.max_body:
+                return 413, _too_large(self.max_body), {}
+        return None
+
+    def _limited(self, receive: Receive) -> Receive:
+        """A body without Content-Length (chunked): count it as it arrives."""
+        seen = 0
+
+        async def receive_limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_body:
+                raise PayloadTooLargeError(_too_large(self.max_body))
+            return message
+
+        return receive_limited
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than the limit of {limit} bytes (max_body_bytes): send smaller batches"
+
+
+def _bearer_ok(auth: bytes, key: bytes) -> bool:
+    scheme, _, token = auth.partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), key)
+
+
+async def _send_error(send: Send, status: int, message: str, headers: dict[str, str]) -> None:
+    body = orjson.dumps({"error": message})
+    raw: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,79 @@
+"""OpenAPI request bodies and examples for the raw-body routes.
+
+Routes read the body themselves (orjson straight into numpy, issue 5), so FastAPI cannot derive
+their schemas; these are declared with ``openapi_extra`` instead. Examples use a 28 x 28 blank
+image, which the ``mnist`` model of ``make run`` accepts as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+IMAGE = [[0.0] * 28 for _ in range(28)]
+
+_NUMBERS: dict[str, Any] = {"type": "array", "items": {}}  # nested lists of numbers, any depth
+
+PREDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Exactly one of 'instances' (row format) or 'inputs' (columnar format).",
+    "properties": {
+        "signature_name": {"type": "string", "enum": ["serving_default"]},
+        "instances": {**_NUMBERS, "description": "one entry per example; {'b64': ...} for an image"},
+        "inputs": {"description": "the whole batch, or an object keyed by input name"},
+    },
+}
+
+INFER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["inputs"],
+    "properties": {
+        "id": {"type": "string"},
+        "parameters": {"type": "object"},
+        "inputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "shape", "datatype", "data"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                    "datatype": {"type": "string"},
+                    "parameters": {"type": "object"},
+                    "data": _NUMBERS,
+                },
+            },
+        },
+        "outputs": {
+            "type": "array",
+            "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+        },
+    },
+}
+
+PREDICT_EXAMPLE = {"instances": [IMAGE]}
+INFER_EXAMPLE = {
+    "id": "42",
+    "inputs": [{"name": "images", "shape": [1, 28, 28], "datatype": "FP32", "data": IMAGE}],
+    "outputs": [{"name": "label"}],
+}
+INFER_RESPONSE_EXAMPLE = {
+    "model_name": "mnist",
+    "model_version": "1",
+    "id": "42",
+    "outputs": [{"name": "label", "datatype": "INT64", "shape": [1], "data": [1]}],
+}
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}},
+}
+
+
+def json_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads a JSON body itself."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries for the ``{"error": ...}`` answers a route can give."""
+    return {code: {"description": "error", "content": {"application/json": {"schema": ERROR_SCHEMA}}} for code in codes}

@@ -1,0 +1,140 @@
+"""Open Inference Protocol (KServe V2) REST routes: health, server and model metadata, readiness,
+inference (JSON and the binary tensor extension). Each model route also exists under
+``/versions/{version}``; without it the model's default (highest available) version answers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from contracts import PRODUCER_NAME, PRODUCER_VERSION
+from service import openapi
+from service.errors import ModelNotReadyError
+from service.protocols import binary, v2
+from service.protocols.tensors import check_json_content_type
+from service.registry import State
+from service.routes.common import dataplane, json_response, label
+
+router = APIRouter(tags=["Open Inference Protocol (V2)"])
+EXTENSIONS = [binary.EXTENSION]
+
+
+@router.get("/v2/health/live", summary="Server live: 200, empty body", responses=openapi.errors(400))
+async def live() -> Response:
+    return Response(status_code=200)
+
+
+@router.get(
+    "/v2/health/ready",
+    summary="Server ready: 200 once every model's default version is loaded and warmed up, else 400",
+    responses=openapi.errors(400),
+)
+async def ready(request: Request) -> Response:
+    return Response(status_code=200 if dataplane(request).registry.ready else 400)
+
+
+@router.get(
+    "/v2",
+    summary="Server metadata",
+    responses={
+        200: {
+            "content": {
+                "application/json": {"example": {"name": PRODUCER_NAME, "version": "0.1.0", "extensions": EXTENSIONS}}
+            }
+        }
+    },
+)
+async def server_metadata() -> Response:
+    return json_response({"name": PRODUCER_NAME, "version": PRODUCER_VERSION, "extensions": EXTENSIONS})
+
+
+async def _model_metadata(request: Request, name: str, version: str | None) -> Response:
+    plane = dataplane(request)
+    found = plane.resolve(name, version)
+    label(request, found)
+    runtime = found.runtime
+    assert runtime is not None
+    entry = plane.entry(name)
+    available = sorted(v.version for v in entry.versions.values() if v.state is State.AVAILABLE)
+    tensors = lambda specs: [{"name": t.name, "datatype": t.datatype, "shape": t.wire_shape} for t in specs]  # noqa: E731
+    return json_response(
+        {
+            "name": name,
+            "versions": [str(v) for v in available],
+            "platform": "onnxruntime_onnx",
+            "inputs": tensors(runtime.inputs),
+            "outputs": tensors(runtime.outputs),
+        }
+    )
+
+
+async def _model_ready(request: Request, name: str, version: str | None) -> Response:
+    plane = dataplane(request)
+    try:
+        found = plane.resolve(name, version)
+    except ModelNotReadyError:  # the model exists but is still loading: "false" is a 4xx, empty body
+        return Response(status_code=400)
+    label(request, found)
+    return Response(status_code=200)
+
+
+async def _infer(request: Request, name: str, version: str | None) -> Response:
+    body = await request.body()
+    header_length = request.headers.get(binary.HEADER_LENGTH)
+    if header_length is None:
+        check_json_content_type(request.headers.get("content-type", ""))
+    plane = dataplane(request)
+    found = plane.resolve(name, version)
+    label(request, found)
+    with found.lease() as runtime:  # no await between resolve and lease: draining sees this request
+        parsed = v2.decode(body, header_length, runtime, plane.settings.max_batch_size)
+        results = await plane.infer(found, runtime, parsed.feeds, parsed.outputs)
+        content, headers = v2.encode(parsed, runtime, found.name, found.version, results)
+    media_type = headers.pop("content-type", "application/json")
+    return Response(content, media_type=media_type, headers=headers)
+
+
+_META = {"summary": "Model metadata: inputs and outputs with datatype and shape (-1: variable)"}
+_INFER = {
+    "summary": "Inference: JSON tensors, or the binary tensor extension (Inference-Header-Content-Length)",
+    "openapi_extra": openapi.json_body(openapi.INFER_SCHEMA, openapi.INFER_EXAMPLE),
+    "responses": {
+        200: {"content": {"application/json": {"example": openapi.INFER_RESPONSE_EXAMPLE}}},
+        **openapi.errors(400, 401, 404, 413, 415, 503, 504),
+    },
+}
+
+
+@router.get("/v2/models/{name}", **_META, responses=openapi.errors(400, 401, 404, 503))
+async def model_metadata(request: Request, name: str) -> Response:
+    return await _model_metadata(request, name, None)
+
+
+@router.get("/v2/models/{name}/versions/{version}", **_META, responses=openapi.errors(400, 401, 404, 503))
+async def version_metadata(request: Request, name: str, version: str) -> Response:
+    return await _model_metadata(request, name, version)
+
+
+@router.get(
+    "/v2/models/{name}/ready", summary="Model ready: 200, or 400 while loading", responses=openapi.errors(401, 404)
+)
+async def model_ready(request: Request, name: str) -> Response:
+    return await _model_ready(request, name, None)
+
+
+@router.get(
+    "/v2/models/{name}/versions/{version}/ready",
+    summary="Version ready: 200, or 400",
+    responses=openapi.errors(401, 404),
+)
+async def version_ready(request: Request, name: str, version: str) -> Response:
+    return await _model_ready(request, name, version)
+
+
+@router.post("/v2/models/{name}/infer", **_INFER)
+async def infer(request: Request, name: str) -> Response:
+    return await _infer(request, name, None)
+
+
+@router.post("/v2/models/{name}/versions/{version}/infer", **_INFER)
+async def version_infer(request: Request, name: str, version: str) -> Response:
+    return await _infer(request, name, version)

@@ -1,0 +1,176 @@
+"""One loaded model version: an onnxruntime session plus the signature read from the model itself.
+
+Works for our exported models (``contracts.signature``: input ``images`` [batch, H, W], outputs
+``probabilities`` and ``label``, labels in the metadata) and for foreign ONNX models (any input
+and output names, e.g. ``[batch, 784]`` from ``torch.onnx.export``; labels default to class ids).
+An ``InferenceSession`` may be run from several threads at once, so one runtime serves all.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from contracts import METADATA_KEYS, PROBABILITIES_NAME
+from service.errors import InvalidInputError
+
+# onnxruntime element type -> numpy dtype and V2 datatype string
+_ORT_TYPES: dict[str, tuple[np.dtype, str]] = {
+    "tensor(float)": (np.dtype(np.float32), "FP32"),
+    "tensor(double)": (np.dtype(np.float64), "FP64"),
+    "tensor(float16)": (np.dtype(np.float16), "FP16"),
+    "tensor(int8)": (np.dtype(np.int8), "INT8"),
+    "tensor(int16)": (np.dtype(np.int16), "INT16"),
+    "tensor(int32)": (np.dtype(np.int32), "INT32"),
+    "tensor(int64)": (np.dtype(np.int64), "INT64"),
+    "tensor(uint8)": (np.dtype(np.uint8), "UINT8"),
+    "tensor(uint16)": (np.dtype(np.uint16), "UINT16"),
+    "tensor(uint32)": (np.dtype(np.uint32), "UINT32"),
+    "tensor(uint64)": (np.dtype(np.uint64), "UINT64"),
+    "tensor(bool)": (np.dtype(np.bool_), "BOOL"),
+}
+
+
+class ModelLoadError(Exception):
+    """The model file cannot be loaded or fails its warm-up inference."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A model input or output; ``None`` in ``shape`` is a variable dimension (the batch)."""
+
+    name: str
+    dtype: np.dtype
+    datatype: str
+    shape: tuple[int | None, ...]
+
+    @property
+    def wire_shape(self) -> list[int]:
+        """The shape as both protocols print it: -1 for a variable dimension."""
+        return [-1 if d is None else d for d in self.shape]
+
+    def describe(self) -> str:
+        dims = ", ".join(
+            "batch" if i == 0 and d is None else ("?" if d is None else str(d)) for i, d in enumerate(self.shape)
+        )
+        return f"[{dims}]"
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+
+
+def _tensor_spec(node: ort.NodeArg) -> TensorSpec:
+    if node.type not in _ORT_TYPES:
+        raise ModelLoadError(f"tensor {node.name!r} has type {node.type}, which the service cannot serve")
+    dtype, datatype = _ORT_TYPES[node.type]
+    shape = tuple(d if isinstance(d, int) and d > 0 else None for d in (node.shape or []))
+    return TensorSpec(node.name, dtype, datatype, shape)
+
+
+def _session_options(options: RuntimeOptions) -> ort.SessionOptions:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = options.intra_op_threads
+    so.inter_op_num_threads = options.inter_op_threads
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3  # errors only: ORT warnings are not the service's log format
+    if options.intra_op_threads == 1:
+        # one thread: nothing to spin for; spinning only burns the core the event loop needs
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return so
+
+
+class ModelRuntime:
+    """An onnxruntime session for one model file, with its signature, labels and metadata."""
+
+    def __init__(self, path: Path, options: RuntimeOptions = RuntimeOptions()) -> None:
+        self.path = path
+        try:
+            self._session = ort.InferenceSession(
+                str(path), _session_options(options), providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:  # onnxruntime raises its own exception types for bad files
+            raise ModelLoadError(f"{path}: onnxruntime cannot load it: {e}") from e
+        if not self._session.get_inputs():
+            raise ModelLoadError(f"{path}: the model has no inputs")
+        self.inputs = tuple(_tensor_spec(n) for n in self._session.get_inputs())
+        self.outputs = tuple(_tensor_spec(n) for n in self._session.get_outputs())
+        self.input_by_name = {t.name: t for t in self.inputs}
+        self.output_names = tuple(t.name for t in self.outputs)
+        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
+        self.classes_output = self._classes_output()
+        self.labels = self._labels()
+
+    def _classes_output(self) -> TensorSpec | None:
+        """The [batch, classes] float output: ``probabilities`` for our models, else the first one."""
+        ranked = [t for t in self.outputs if len(t.shape) == 2 and t.dtype.kind == "f"]
+        ours = [t for t in ranked if t.name == PROBABILITIES_NAME]
+        return (ours or ranked or [None])[0]
+
+    def _labels(self) -> tuple[str, ...]:
+        raw = self.metadata.get(METADATA_KEYS.LABELS)
+        if raw:
+            try:
+                labels = json.loads(raw)
+                if isinstance(labels, list):
+                    return tuple(str(label) for label in labels)
+            except json.JSONDecodeError:
+                pass  # a foreign model with a non-JSON "labels" entry: fall back to class ids
+        classes = self.classes_output.shape[1] if self.classes_output else None
+        return tuple(str(i) for i in range(classes or 0))
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(H, W) when the model takes one grayscale image: [b, H, W], [b, 1, H, W], [b, H, W, 1] or a
+        flattened square [b, H*W]; else None."""
+        if len(self.inputs) != 1 or self.inputs[0].dtype.kind != "f":
+            return None
+        dims = self.inputs[0].shape[1:]
+        if any(d is None for d in dims):
+            return None
+        if len(dims) == 2:
+            return dims[0], dims[1]  # type: ignore[return-value]
+        if len(dims) == 3 and 1 in (dims[0], dims[2]):
+            return (dims[1], dims[2]) if dims[0] == 1 else (dims[0], dims[1])  # type: ignore[return-value]
+        if len(dims) == 1 and math.isqrt(dims[0]) ** 2 == dims[0]:  # type: ignore[arg-type]
+            side = math.isqrt(dims[0])  # type: ignore[arg-type]
+            return side, side
+        return None
+
+    def check_input(self, spec: TensorSpec, array: np.ndarray) -> None:
+        """Raise InvalidInputError unless ``array`` matches the input's rank and fixed dimensions."""
+        if array.ndim != len(spec.shape) or any(
+            w is not None and g != w for g, w in zip(array.shape, spec.shape, strict=True)
+        ):
+            raise InvalidInputError(
+                f"input {spec.name!r} has shape {list(array.shape)}, expected {spec.describe()}"
+                f" ({len(spec.shape)} dimensions, the first one the batch)"
+            )
+
+    def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Run the session; ``output_names`` None means every output."""
+        names = list(output_names) if output_names else list(self.output_names)
+        try:
+            results = self._session.run(names, dict(feeds))
+        except ort.capi.onnxruntime_pybind11_state.InvalidArgument as e:  # type: ignore[attr-defined]
+            raise InvalidInputError(f"the model rejected the input: {e}") from e
+        return dict(zip(names, results, strict=True))
+
+    def warmup(self) -> None:
+        """Run one real inference on a zero batch of one, so the first client does not pay for it."""
+        feeds = {t.name: np.zeros([1 if d is None else d for d in t.shape], dtype=t.dtype) for t in self.inputs}
+        try:
+            outputs = self.run(feeds)
+        except Exception as e:
+            raise ModelLoadError(f"{self.path}: warm-up inference failed: {e}") from e
+        for name, value in outputs.items():
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                raise ModelLoadError(f"{self.path}: warm-up output {name!r} contains NaN or Inf")
