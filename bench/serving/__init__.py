@@ -1,0 +1,1 @@
+"""Helpers of ``bench/serve_bench.py``: model and request bodies, server processes, wrk, report."""

@@ -1,0 +1,69 @@
+"""The benchmark's table and the issue-5 goal checks, printed as markdown."""
+
+from __future__ import annotations
+
+from serving.wrk import WrkResult
+
+Key = tuple[str, str, int]
+
+LABELS = {
+    "hello": "FastAPI hello world (uvloop+httptools, no access log)",
+    "baseline": "baseline app (pydantic, sync, asyncio+h11)",
+    "service": "service, default settings",
+    "service-batching": "service, batching on",
+    "service-alt-workers": "service, other worker count",
+}
+
+
+def print_table(results: dict[Key, WrkResult]) -> None:
+    print("\n| target | request | conns | req/s | images/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for (target, request, conns), r in results.items():
+        images = f"{r.images_per_second:,.0f}" if r.rows > 1 else ""
+        print(
+            f"| {LABELS.get(target, target)} | {request} | {conns} | {r.rps:,.0f} | {images} "
+            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
+        )
+
+
+def _check(label: str, value: float, goal: float, *, at_most: bool = False, unit: str = "") -> bool:
+    ok = value <= goal if at_most else value >= goal
+    sign = "<=" if at_most else ">="
+    print(f"- {label}: {value:.2f}{unit} (goal {sign} {goal}{unit}) {'MET' if ok else 'NOT MET'}")
+    return ok
+
+
+def print_goals(results: dict[Key, WrkResult], ort_rates: dict[str, float], default_workers: int) -> bool:
+    """Print goals 1-4 with the measured ratios; True when goals 1-3 are all met."""
+    hello64, base64 = results[("hello", "GET /", 64)], results[("baseline", "TF instances", 64)]
+    hello1 = results[("hello", "GET /", 1)]
+    ok = True
+    print("\n### Goals (issue 5), medians of this run")
+    for request in ("TF instances", "V2 infer JSON"):
+        r64, r1 = results[("service", request, 64)], results[("service", request, 1)]
+        ok &= _check(f"1. {request}, 64 conns: x baseline", r64.rps / base64.rps, 4.0)
+        ok &= _check(f"1. {request}, 64 conns: share of hello world", r64.rps / hello64.rps, 0.70)
+        ok &= _check(f"1. {request}, 64 conns: p99", r64.p99_ms, 30.0, at_most=True, unit=" ms")
+        ok &= _check(f"3. {request}, 1 conn: p50 / hello-world p50", r1.p50_ms / hello1.p50_ms, 1.5, at_most=True)
+    best_ort = max(ort_rates.values())
+    binary = max(
+        r.images_per_second for (t, q, _), r in results.items() if t == "service" and q.startswith("V2 binary")
+    )
+    ort_text = ", ".join(f"{k} {v:,.0f}" for k, v in ort_rates.items())
+    print(f"- in-process onnxruntime, batch 1000, images/s: {ort_text}")
+    ok &= _check("2. V2 binary x1000: share of in-process onnxruntime (best)", binary / best_ort, 0.50)
+    print(f"- 4. default workers on this machine: {default_workers} (rule: service/server.py default_workers)")
+    _print_pairs(results, "service", "service-alt-workers", "1 vs 2 workers (default vs other)")
+    _print_pairs(results, "service", "service-batching", "batching off (default) vs on")
+    return ok
+
+
+def _print_pairs(results: dict[Key, WrkResult], a: str, b: str, title: str) -> None:
+    print(f"\n{title}: req/s (p99 ms)")
+    for (target, request, conns), r in results.items():
+        other = results.get((b, request, conns))
+        if target == a and other is not None:
+            print(
+                f"- {request}, {conns} conns: {r.rps:,.0f} ({r.p99_ms:.1f}) vs {other.rps:,.0f} ({other.p99_ms:.1f}) "
+                f"= x{other.rps / r.rps:.2f}"
+            )
