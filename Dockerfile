@@ -1,0 +1,78 @@
+# deploy-anywhere: one image that trains, exports and serves (the service by default).
+#
+#   docker build -t deploy-anywhere .
+#   docker run --rm -p 127.0.0.1:8000:8000 -v "$PWD/models:/models:ro" deploy-anywhere
+#   docker run --rm -v artifacts:/artifacts deploy-anywhere train --out /artifacts/mnist --overwrite
+#   docker run --rm -v artifacts:/artifacts -v models:/models deploy-anywhere export /artifacts/mnist --repository /models --name mnist
+#
+# Classic builder only (no BuildKit syntax), so it builds with plain `docker build` and Compose v1.
+# Configuration: SERVICE_* environment variables (docs/deploy.md). Layers are ordered so code changes
+# only rebuild the last, small project layer.
+
+# --- onnxruntime-web for the web page: the version and checksum pinned in package-lock.json -------
+FROM python:3.11-slim AS web
+RUN apt-get update -q \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /web
+COPY package-lock.json .npmrc docker/fetch_ort_web.py service/ui.py ./
+# `npm pack` fetches only the onnxruntime-web tarball (no onnxruntime-node, no install scripts);
+# fetch_ort_web.py checks it against the lockfile's sha512 and keeps only the files the page loads
+# (the module service/ui.py names as ORT_ENTRY, its WebAssembly loader and binary).
+RUN python3 fetch_ort_web.py package-lock.json ui.py /ort-web
+
+# --- Python dependencies, then the project, into a virtual environment ---------------------------
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+# Dependency layer first: the runtime requirements of pyproject.toml at the exact versions of
+# constraints.txt. It is rebuilt only when one of these two files changes.
+COPY pyproject.toml constraints.txt ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > requirements.txt \
+    && pip install -q -c constraints.txt -r requirements.txt
+# The project itself: a regular (non-editable) install; its dependencies are already in place.
+# pip byte-compiles everything it installs, so the non-root runtime never needs to write .pyc files.
+COPY README.md ./
+COPY contracts ./contracts
+COPY trainer ./trainer
+COPY exporter ./exporter
+COPY service ./service
+RUN pip install -q --no-deps -c constraints.txt . \
+    && pip check \
+    && pip uninstall -q -y pip setuptools
+
+# --- Runtime: the venv and the web runtime on a clean base; no compilers, no caches ---------------
+FROM python:3.11-slim
+# tini as PID 1 forwards SIGTERM to the process it runs and reaps zombies (uvicorn workers,
+# training jobs that install no signal handler).
+RUN apt-get update -q \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
+    && useradd --uid 10001 --user-group --create-home --home-dir /home/app --shell /usr/sbin/nologin app \
+    && mkdir -p /models /artifacts \
+    && chown app:app /models /artifacts
+COPY --from=build /opt/venv /opt/venv
+COPY --from=web /ort-web /opt/onnxruntime-web
+COPY docker/entrypoint.sh docker/healthcheck.py /usr/local/lib/deploy-anywhere/
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    SERVICE_HOST=0.0.0.0 \
+    SERVICE_PORT=8000 \
+    SERVICE_REPOSITORY=/models \
+    SERVICE_ORT_WEB_DIR=/opt/onnxruntime-web \
+    MPLCONFIGDIR=/tmp/matplotlib
+USER app
+WORKDIR /home/app
+# The model repository (<name>/<version>/model.onnx); /artifacts holds trained models between jobs.
+VOLUME ["/models", "/artifacts"]
+EXPOSE 8000
+# Ready = every model loaded and warmed up (V2 readiness), checked with the standard library only.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "/usr/local/lib/deploy-anywhere/healthcheck.py"]
+ENTRYPOINT ["tini", "--", "/usr/local/lib/deploy-anywhere/entrypoint.sh"]
+CMD ["serve"]
