@@ -4,16 +4,13 @@
 //     onnxruntime-web (WebAssembly) on model.onnx fetched from the service.
 // Plain ES module, no build step; onnxruntime-web comes from the service (/ui/ort/), never a CDN.
 
+import { borderMedian, grayscale, preprocess } from "./preprocess.js";
+
 const ORT_BASE = "/ui/ort/";
 const ORT_MODULE = ORT_BASE + "ort.wasm.min.mjs";
 const DEBOUNCE_MS = 150;
 const TOP_K = 3;
 const INK_WIDTH = 20; // canvas pixels; a digit ~200 px tall then has MNIST-like stroke width
-
-// Constants of service/images.py; keep them equal.
-const DIGIT_FRACTION = 20 / 28;
-const INK_THRESHOLD = 51.0;
-const MIN_CONTRAST = 16.0;
 
 const $ = (id) => document.getElementById(id);
 
@@ -220,16 +217,18 @@ async function predictBrowser(seq, pixels, width, height) {
   const panel = "browser";
   const shape = imageShape(state.model.input_shape);
   if (!shape) return showError(panel, seq, `The model's input ${JSON.stringify(state.model.input_shape)} is not an image.`);
+  const t0 = performance.now();
+  const input = preprocess(pixels, width, height, shape[0], shape[1]);
+  const t1 = performance.now();
+  drawPreview(input, shape[0], shape[1]);
+  state.lastInput = input; // what the model sees (tests compare it with service/images.py)
   let session;
   try {
     session = await ensureSession();
   } catch (e) {
     return showError(panel, seq, e.message);
   }
-  const t0 = performance.now();
-  const input = preprocess(pixels, width, height, shape[0], shape[1]);
-  const t1 = performance.now();
-  drawPreview(input, shape[0], shape[1]);
+  const t2 = performance.now();
   const ort = state.ort;
   const dims = [1, ...state.model.input_shape];
   let outputs;
@@ -239,7 +238,7 @@ async function predictBrowser(seq, pixels, width, height) {
   } catch (e) {
     return showError(panel, seq, `Inference failed: ${e.message}`);
   }
-  const t2 = performance.now();
+  const t3 = performance.now();
   const probs = probabilities(session, outputs);
   const labels = state.model.labels || [];
   const order = [...probs.keys()].sort((a, b) => probs[b] - probs[a]);
@@ -248,7 +247,7 @@ async function predictBrowser(seq, pixels, width, height) {
     label,
     name: labels[label] ?? String(label),
     top: order.slice(0, TOP_K).map((i) => ({ label: i, name: labels[i] ?? String(i), p: probs[i] })),
-    latency: `${(t2 - t1).toFixed(1)} ms`,
+    latency: `${(t3 - t2).toFixed(1)} ms`,
     detail: `preprocessing ${(t1 - t0).toFixed(1)} ms, WebAssembly, 1 thread`,
   });
 }
@@ -267,117 +266,6 @@ function probabilities(session, outputs) {
   const total = exps.reduce((a, b) => a + b, 0);
   return exps.map((v) => v / total);
 }
-
-// ---------------------------------------------------------------- preprocessing (mirror of service/images.py)
-
-// RGBA bytes (opaque) -> MNIST-style Float32Array [height * width], 0..255; all zeros when blank.
-export function preprocess(rgba, w, h, height, width) {
-  // 1. grayscale with Pillow's integer ITU-R 601-2 weights (Image.convert("L")).
-  let a = new Float32Array(w * h);
-  for (let i = 0, p = 0; i < a.length; i++, p += 4) {
-    a[i] = (rgba[p] * 19595 + rgba[p + 1] * 38470 + rgba[p + 2] * 7471 + 0x8000) >>> 16;
-  }
-  // 2. invert when the border (median of the 1-pixel outer ring) is light.
-  let background = borderMedian(a, w, h);
-  if (background > 127.5) {
-    for (let i = 0; i < a.length; i++) a[i] = 255 - a[i];
-    background = 255 - background;
-  }
-  let top = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] > top) top = a[i];
-  const out = new Float32Array(height * width);
-  if (top - background < MIN_CONTRAST) return out;
-  // 3. stretch: background -> 0, brightest ink -> 255.
-  const gain = Math.fround(255 / (top - background));
-  const bg = Math.fround(background);
-  for (let i = 0; i < a.length; i++) a[i] = Math.min(255, Math.max(0, Math.fround(a[i] - bg) * gain));
-  // 4. crop to the ink's bounding box.
-  let r0 = h, r1 = -1, c0 = w, c1 = -1;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      if (a[y * w + x] >= INK_THRESHOLD) {
-        if (y < r0) r0 = y;
-        if (y > r1) r1 = y;
-        if (x < c0) c0 = x;
-        if (x > c1) c1 = x;
-      }
-    }
-  }
-  const ch = r1 - r0 + 1, cw = c1 - c0 + 1;
-  // 5. area-average resample so the longest side is 20/28 of the target, aspect kept.
-  const scale = Math.min((height * DIGIT_FRACTION) / ch, (width * DIGIT_FRACTION) / cw);
-  const nh = Math.max(1, Math.min(height, roundHalfUp(ch * scale)));
-  const nw = Math.max(1, Math.min(width, roundHalfUp(cw * scale)));
-  const wy = boxWeights(ch, nh), wx = boxWeights(cw, nw);
-  const rows = new Float64Array(nh * cw); // wy @ crop
-  for (let i = 0; i < nh; i++) {
-    for (const [y, wgt] of wy[i]) {
-      const src = (r0 + y) * w + c0;
-      for (let x = 0; x < cw; x++) rows[i * cw + x] += wgt * a[src + x];
-    }
-  }
-  const digit = new Float64Array(nh * nw); // (wy @ crop) @ wx.T
-  for (let i = 0; i < nh; i++) {
-    for (let j = 0; j < nw; j++) {
-      let s = 0;
-      for (const [x, wgt] of wx[j]) s += rows[i * cw + x] * wgt;
-      digit[i * nw + j] = s;
-    }
-  }
-  // 6. centre of mass on the frame's centre pixel, ink kept inside the frame.
-  let mass = 0, my = 0, mx = 0;
-  for (let i = 0; i < nh; i++) {
-    for (let j = 0; j < nw; j++) {
-      const v = digit[i * nw + j];
-      mass += v;
-      my += v * i;
-      mx += v * j;
-    }
-  }
-  if (mass <= 0) return out;
-  const topRow = Math.min(Math.max(roundHalfUp((height - 1) / 2 - my / mass), 0), height - nh);
-  const leftCol = Math.min(Math.max(roundHalfUp((width - 1) / 2 - mx / mass), 0), width - nw);
-  for (let i = 0; i < nh; i++) {
-    for (let j = 0; j < nw; j++) {
-      out[(topRow + i) * width + leftCol + j] = Math.min(255, Math.max(0, digit[i * nw + j]));
-    }
-  }
-  return out;
-}
-
-function borderMedian(a, w, h) {
-  let ring;
-  if (h <= 2 || w <= 2) {
-    ring = Float64Array.from(a);
-  } else {
-    ring = new Float64Array(2 * w + 2 * (h - 2));
-    let k = 0;
-    for (let x = 0; x < w; x++) ring[k++] = a[x];
-    for (let x = 0; x < w; x++) ring[k++] = a[(h - 1) * w + x];
-    for (let y = 1; y < h - 1; y++) ring[k++] = a[y * w];
-    for (let y = 1; y < h - 1; y++) ring[k++] = a[y * w + w - 1];
-  }
-  ring.sort();
-  const n = ring.length, mid = n >> 1;
-  return n % 2 ? ring[mid] : (ring[mid - 1] + ring[mid]) / 2;
-}
-
-// Per output pixel, the [input index, weight] pairs of an area average over [i*s, (i+1)*s), s = in/out.
-function boxWeights(sizeIn, sizeOut) {
-  const step = sizeIn / sizeOut;
-  const weights = [];
-  for (let i = 0; i < sizeOut; i++) {
-    const start = i * step, end = (i + 1) * step;
-    const row = [];
-    for (let j = Math.floor(start); j < Math.min(Math.ceil(end), sizeIn); j++) {
-      row.push([j, Math.fround((Math.min(end, j + 1) - Math.max(start, j)) / (end - start))]);
-    }
-    weights.push(row);
-  }
-  return weights;
-}
-
-const roundHalfUp = (x) => Math.floor(x + 0.5);
 
 // ---------------------------------------------------------------- drawing
 
@@ -471,10 +359,7 @@ async function loadImageFile(file) {
   scratch.fillRect(0, 0, bitmap.width, bitmap.height);
   scratch.drawImage(bitmap, 0, 0);
   const pixels = scratch.getImageData(0, 0, bitmap.width, bitmap.height).data;
-  const gray = new Float32Array(bitmap.width * bitmap.height);
-  for (let i = 0, p = 0; i < gray.length; i++, p += 4) {
-    gray[i] = (pixels[p] * 19595 + pixels[p + 1] * 38470 + pixels[p + 2] * 7471 + 0x8000) >>> 16;
-  }
+  const gray = grayscale(pixels, bitmap.width, bitmap.height);
   const paper = Math.round(borderMedian(gray, bitmap.width, bitmap.height));
   const hex = (v) => `#${v.toString(16).padStart(2, "0").repeat(3)}`;
   clearCanvas(hex(paper), paper > 127 ? "#000000" : "#ffffff");
@@ -650,10 +535,8 @@ if (state.apiKey) $("api-key-field").hidden = false;
 clearCanvas();
 loadModels();
 loadOrt().then((ort) => {
-  if (!ort) {
-    setStatus("browser", state.ortError, true);
-    panelEl("browser").dataset.state = "unavailable";
-  }
+  panelEl("browser").dataset.runtime = ort ? "ready" : "unavailable";
+  if (!ort) setStatus("browser", state.ortError, true);
 });
 // A hook for tests and the curious: the preprocessing the browser panel uses.
 window.deployAnywhere = { preprocess, state };
