@@ -219,6 +219,35 @@ def test_clear_then_redraw_updates_both_panels(tab: Tab, web_server: LiveServer)
     assert shown["rest"]["label"] == shown["browser"]["label"] == "1", shown
 
 
+def test_touch_drawing_on_a_phone_sized_screen(browser: Browser, web_server: LiveServer) -> None:
+    """A finger on a phone: real touch events (CDP), which Chromium turns into pointer events."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    try:
+        page = context.new_page()
+        _open(page, web_server)
+        box = page.get_by_test_id("draw-canvas").bounding_box()
+        assert box is not None and box["width"] <= 390, box  # the layout fits the phone's width
+        cdp = context.new_cdp_session(page)
+
+        def touch(kind: str, x: float, y: float) -> None:
+            points = (
+                [] if kind == "touchEnd" else [{"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]}]
+            )
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+        touch("touchStart", 0.5, 0.15)
+        for i in range(1, 15):
+            touch("touchMove", 0.5, 0.15 + 0.05 * i)
+        touch("touchEnd", 0.5, 0.85)
+        shown = _wait_panels(page)
+        _screenshot(page, "phone-touch")
+        assert shown["rest"]["label"] == shown["browser"]["label"] == "1", shown
+        # Drawing must not have scrolled the page (touch-action: none on the canvas).
+        assert page.evaluate("() => window.scrollY") == 0
+    finally:
+        context.close()
+
+
 def _mnist_photo(tmp_path: Path) -> tuple[Path, int]:
     """An MNIST test digit as a 'photo': dark ink on light paper, 4x size, JPEG; and its true label."""
     from trainer import load_mnist
