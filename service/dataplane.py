@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from contracts import RepositoryError, validate_model_name
-from service.batching import Batcher
+from service.batching import Batcher, BatcherClosedError
 from service.config import Settings
 from service.errors import InferenceTimeoutError, InvalidInputError, ModelNotFoundError, ModelNotReadyError
 from service.metrics import Metrics
@@ -72,6 +72,10 @@ class DataPlane:
                 self.metrics.batch_size.labels(version.name, str(version.version)).observe(batch)
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(self._pool, runtime.run, feeds, outputs)
+        except BatcherClosedError:
+            raise ModelNotReadyError(
+                f"model {version.name!r} version {version.version} is being unloaded: retry"
+            ) from None
         except TimeoutError:
             raise InferenceTimeoutError(
                 f"the inference did not finish within {self.settings.request_timeout:g} s (request_timeout)"

@@ -86,6 +86,7 @@ class ServiceMiddleware:
                 self.metrics.observe_request(labels["model"], labels["version"], protocol, status, elapsed)
             if status >= 400 or log.isEnabledFor(logging.DEBUG):
                 extra = {
+                    "request_id": rid_text,
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,

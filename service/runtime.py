@@ -113,7 +113,7 @@ class ModelRuntime:
         """The [batch, classes] float output: ``probabilities`` for our models, else the first one."""
         ranked = [t for t in self.outputs if len(t.shape) == 2 and t.dtype.kind == "f"]
         ours = [t for t in ranked if t.name == PROBABILITIES_NAME]
-        return (ours or ranked or [None])[0]
+        return (ours or ranked or [None])[0]  # type: ignore[list-item]
 
     def _labels(self) -> tuple[str, ...]:
         raw = self.metadata.get(METADATA_KEYS.LABELS)
@@ -133,15 +133,16 @@ class ModelRuntime:
         flattened square [b, H*W]; else None."""
         if len(self.inputs) != 1 or self.inputs[0].dtype.kind != "f":
             return None
-        dims = self.inputs[0].shape[1:]
-        if any(d is None for d in dims):
+        shape = self.inputs[0].shape[1:]
+        if any(d is None for d in shape):
             return None
+        dims = [int(d or 0) for d in shape]
         if len(dims) == 2:
-            return dims[0], dims[1]  # type: ignore[return-value]
+            return dims[0], dims[1]
         if len(dims) == 3 and 1 in (dims[0], dims[2]):
-            return (dims[1], dims[2]) if dims[0] == 1 else (dims[0], dims[1])  # type: ignore[return-value]
-        if len(dims) == 1 and math.isqrt(dims[0]) ** 2 == dims[0]:  # type: ignore[arg-type]
-            side = math.isqrt(dims[0])  # type: ignore[arg-type]
+            return (dims[1], dims[2]) if dims[0] == 1 else (dims[0], dims[1])
+        if len(dims) == 1 and math.isqrt(dims[0]) ** 2 == dims[0]:
+            side = math.isqrt(dims[0])
             return side, side
         return None
 
@@ -160,7 +161,7 @@ class ModelRuntime:
         names = list(output_names) if output_names else list(self.output_names)
         try:
             results = self._session.run(names, dict(feeds))
-        except ort.capi.onnxruntime_pybind11_state.InvalidArgument as e:  # type: ignore[attr-defined]
+        except ort.capi.onnxruntime_pybind11_state.InvalidArgument as e:
             raise InvalidInputError(f"the model rejected the input: {e}") from e
         return dict(zip(names, results, strict=True))
 

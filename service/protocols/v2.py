@@ -66,6 +66,7 @@ def _decode_input(tensor: Any, i: int, model: ModelRuntime, raw: dict[str, np.nd
     spec = model.input_by_name.get(name) if isinstance(name, str) else None
     if spec is None:
         raise InvalidInputError(f"inputs[{i}] is named {name!r}: the model expects {_signature(model.inputs)}")
+    name = spec.name
     shape = _shape(tensor.get("shape"), name)
     datatype = tensor.get("datatype")
     try:

@@ -88,7 +88,7 @@ async def _classify(request: Request, name: str, version: str | None, top_k: int
         return json_response(_answer(found, runtime, _probabilities(runtime, results), top_k))
 
 
-_IMAGE = {
+_IMAGE: dict[str, Any] = {
     "summary": "Classify an uploaded PNG/JPEG: label, label name, top-k probabilities",
     "openapi_extra": {
         "requestBody": {

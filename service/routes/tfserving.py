@@ -96,7 +96,7 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
     return Response(tfserving.encode(parsed, results), media_type="application/json")
 
 
-_STATUS = {
+_STATUS: dict[str, Any] = {
     "summary": "Model status: every version (or one) with its state; a rejected version carries its error",
     "responses": {
         200: {
@@ -113,11 +113,11 @@ _STATUS = {
         **openapi.errors(400, 401, 404),
     },
 }
-_METADATA = {
+_METADATA: dict[str, Any] = {
     "summary": "Model metadata: the serving_default signature",
     "responses": openapi.errors(400, 401, 404, 503),
 }
-_PREDICT = {
+_PREDICT: dict[str, Any] = {
     "summary": "Predict: 'instances' (row format) or 'inputs' (columnar); {'b64': ...} instances for images",
     "openapi_extra": openapi.json_body(openapi.PREDICT_SCHEMA, openapi.PREDICT_EXAMPLE),
     "responses": {

@@ -4,6 +4,8 @@ inference (JSON and the binary tensor extension). Each model route also exists u
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from contracts import PRODUCER_NAME, PRODUCER_VERSION
@@ -93,8 +95,8 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     return Response(content, media_type=media_type, headers=headers)
 
 
-_META = {"summary": "Model metadata: inputs and outputs with datatype and shape (-1: variable)"}
-_INFER = {
+_META: dict[str, Any] = {"summary": "Model metadata: inputs and outputs with datatype and shape (-1: variable)"}
+_INFER: dict[str, Any] = {
     "summary": "Inference: JSON tensors, or the binary tensor extension (Inference-Header-Content-Length)",
     "openapi_extra": openapi.json_body(openapi.INFER_SCHEMA, openapi.INFER_EXAMPLE),
     "responses": {

@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service import Settings, create_app
-from tests.e2e.models import write_model
+from service.runtime import ModelRuntime
+from tests.e2e.models import TORCH_MLP, write_model
 
 Client = Callable[..., TestClient]
 
@@ -52,3 +53,16 @@ def make_client(repository: Path) -> Iterator[Client]:
 @pytest.fixture
 def client(make_client: Client) -> TestClient:
     return make_client()
+
+
+@pytest.fixture(scope="session")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> ModelRuntime:
+    """Our signature: images [batch, 28, 28] FP32 -> probabilities [batch, 10], label [batch]."""
+    path = write_model(tmp_path_factory.mktemp("runtime") / "models", "mnist", 1, seed=1)
+    return ModelRuntime(path)
+
+
+@pytest.fixture(scope="session")
+def foreign_runtime() -> ModelRuntime:
+    """torch.onnx.export's MLP: input [batch, 784] -> logits [batch, 10], no metadata."""
+    return ModelRuntime(TORCH_MLP)
