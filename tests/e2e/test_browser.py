@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import pytest
 from PIL import Image
 
 from service.images import preprocess_image
+from tests.e2e.browser import browser_fixture, require_browser  # noqa: F401 - the `browser` fixture
 from tests.e2e.live import LiveServer, live_server
 
 if TYPE_CHECKING:
@@ -29,17 +29,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 PANEL_TIMEOUT_MS = 30_000
 
 # Strokes per digit, in fractions of the canvas; each stroke is a polyline drawn with the mouse.
@@ -57,26 +47,10 @@ DIGITS: dict[int, list[Stroke]] = {
 }
 
 
-def _require_browser() -> None:
-    """Skip (or fail, with REQUIRE_BROWSER=1 as in CI) when chromium or playwright is missing."""
-    missing = []
-    if not CHROMIUM.is_file():
-        missing.append(f"{CHROMIUM} (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright Python package (pip install -e '.[test]')")
-    if missing:
-        reason = "browser test needs " + " and ".join(missing)
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + "; REQUIRE_BROWSER=1 makes this an error")
-        pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def web_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model really trained on MNIST (784-128-10, 20k images, 3 epochs: ~95 %), exported as users do."""
-    _require_browser()
+    require_browser()
     from exporter.export import export
     from trainer import MLPClassifier, load_mnist
 
@@ -94,17 +68,6 @@ def web_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def web_server(web_repository: Path) -> Iterator[LiveServer]:
     with live_server(web_repository, "--log-format", "text") as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @dataclass
