@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = clf.evaluate(evaluation.x, evaluation.y) if evaluation is not None else {}
     clf.save(out, overwrite=args.overwrite, test_metrics=metrics if test is not None else None,
              num_test=len(test) if test is not None else 0, extra_files=_plots(clf, evaluation, name))  # fmt: skip
-    if metrics:
+    if metrics and evaluation is not None:
         print(f"{name} accuracy: {metrics['accuracy']:.2%} ({len(evaluation)} images, loss {metrics['loss']:.4f})")
     print(f"artifact: {out}")
     return 0
@@ -75,6 +75,8 @@ def build_classifier(args: argparse.Namespace) -> MLPClassifier:
         settings |= explicit
     if args.patience is not None:
         settings["patience"] = args.patience
+    if args.threads is not None:
+        settings["threads"] = args.threads
     settings["verbose"] = not args.quiet
     for key, value in settings.items():
         setattr(clf, key, value)

@@ -154,6 +154,12 @@ def _training_options(g: argparse._ArgumentGroup) -> None:
         "(needs --val-split > 0) [no early stopping]",
     )
     g.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="BLAS threads for the matrix products; 1 is faster when other jobs share the cores [all cores]",
+    )
+    g.add_argument(
         "--resume",
         metavar="ARTIFACT",
         help="continue training an artifact (its architecture, weights and optimizer state) for --epochs more",

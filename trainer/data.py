@@ -126,7 +126,11 @@ def _verify_checksums(folder: Path, files: tuple[Path, ...]) -> None:
     sums_file = folder / "SHA256SUMS"
     if not sums_file.is_file():
         return
-    expected = dict(reversed(line.split(maxsplit=1)) for line in sums_file.read_text().splitlines() if line.strip())
+    expected: dict[str, str] = {}
+    for line in sums_file.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            expected[name.strip()] = digest
     for f in files:
         want = expected.get(f.name) or expected.get(f"*{f.name}")
         if want is None:

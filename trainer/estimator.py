@@ -28,6 +28,7 @@ from trainer.losses import softmax
 from trainer.model import MLP, preprocess
 from trainer.spec import architecture_for, hyperparameters, preprocessing_for
 from trainer.state import OPTIMIZER_NPZ, load_optimizer_state, optimizer_state_bytes
+from trainer.threads import blas_threads
 from trainer.train import EpochCallback, Trainer, split_validation
 
 _PREDICT_CHUNK = 4096  # bounds the memory of predict on large inputs
@@ -39,6 +40,12 @@ class NotFittedError(RuntimeError):
 
 class MLPClassifier:
     """A dense classifier trained with numpy. See ``docs/trainer.md`` for every hyper-parameter."""
+
+    model_: MLP
+    spec_: ModelSpec
+    history_: list[EpochMetrics]
+    optimizer_state_: dict[str, np.ndarray] | None
+    stopped_early_: bool
 
     def __init__(
         self,
@@ -55,6 +62,7 @@ class MLPClassifier:
         val_split: float = 0.1,
         patience: int | None = None,
         init: str = "auto",
+        threads: int | None = None,
         verbose: bool = False,
     ) -> None:
         self.hidden = hidden
@@ -70,6 +78,7 @@ class MLPClassifier:
         self.val_split = val_split
         self.patience = patience
         self.init = init
+        self.threads = threads
         self.verbose = verbose
 
     # -- training --------------------------------------------------------------------------
@@ -97,7 +106,8 @@ class MLPClassifier:
         train, val = split_validation(data, config.val_split, config.seed)
         trainer = Trainer(model, config, prep, history=history, optimizer_state=state, progress=self.verbose,
                           callbacks=callbacks)  # fmt: skip
-        result = trainer.fit(train, val)
+        with blas_threads(self.threads):
+            result = trainer.fit(train, val)
         self.model_, self.history_, self.optimizer_state_ = model, result.history, trainer.optimizer.state_dict()
         self.stopped_early_ = result.stopped_early
         dataset = DatasetInfo(name=data.name, sha256=data.fingerprint(), num_train=len(train),
@@ -108,10 +118,9 @@ class MLPClassifier:
         return self
 
     def _training_config(self) -> TrainingConfig:
+        settings = {k: getattr(self, k) for k in TrainingConfig.model_fields if hasattr(self, k)}
         try:
-            return TrainingConfig(optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size, epochs=self.epochs,
-                                  seed=self.seed, weight_decay=self.weight_decay, momentum=self.momentum,
-                                  val_split=self.val_split, patience=self.patience)  # fmt: skip
+            return TrainingConfig.model_validate(settings)
         except ValidationError as e:
             problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
             raise ValueError(f"invalid hyper-parameters: {problems}") from None
@@ -172,8 +181,9 @@ class MLPClassifier:
             spec = spec.model_copy(update={"test_metrics": dict(test_metrics), "dataset": dataset})
             self.spec_ = spec
         files = dict(extra_files or {})
-        if getattr(self, "optimizer_state_", None) is not None:
-            files[OPTIMIZER_NPZ] = optimizer_state_bytes(self.optimizer_state_)
+        state = getattr(self, "optimizer_state_", None)
+        if state is not None:
+            files[OPTIMIZER_NPZ] = optimizer_state_bytes(state)
         return save_artifact(path, spec, model.state_dict(), files, overwrite=overwrite)
 
     @classmethod

@@ -11,14 +11,16 @@ import numpy as np
 
 def softmax(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Row-wise softmax; subtracting the row max keeps ``exp`` from overflowing on huge logits."""
-    out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    with np.errstate(over="ignore"):  # max - min beyond float range: -inf, whose exp is the right 0
+        out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
     np.exp(out, out=out)
     out /= out.sum(axis=1, keepdims=True)
     return out
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
-    shifted = z - z.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):
+        shifted = z - z.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
@@ -34,7 +36,8 @@ class SoftmaxCrossEntropy:
             raise ValueError(f"logits must be [N, classes] and y [N], got {logits.shape} and {y.shape}")
         if self._probs is None or self._probs.shape != logits.shape or self._probs.dtype != logits.dtype:
             self._probs = np.empty_like(logits)
-        p = np.subtract(logits, logits.max(axis=1, keepdims=True), out=self._probs)
+        with np.errstate(over="ignore"):  # max - min beyond float range: -inf, whose exp is the right 0
+            p = np.subtract(logits, logits.max(axis=1, keepdims=True), out=self._probs)
         rows = np.arange(len(y))
         target = p[rows, y]  # shifted logit of the true class, <= 0
         np.exp(p, out=p)

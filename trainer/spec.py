@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 from pydantic import ValidationError
 
 from contracts import ACTIVATIONS, Architecture, LayerSpec, ModelSpec, Preprocessing
+from contracts.artifact import Activation
 
 
 class _ArchitectureParams(Protocol):
@@ -23,8 +24,9 @@ def architecture_for(params: _ArchitectureParams, input_shape: tuple[int, ...], 
             raise ValueError(f"unknown {label} {name!r} (expected one of {list(ACTIVATIONS)})")
     if any(int(units) <= 0 for units in params.hidden):
         raise ValueError(f"hidden layer sizes must be positive, got {tuple(params.hidden)}")
-    layers = [LayerSpec(units=int(units), activation=params.activation) for units in params.hidden]
-    layers.append(LayerSpec(units=num_classes, activation=params.output_activation))
+    hidden_act, output_act = cast(Activation, params.activation), cast(Activation, params.output_activation)
+    layers = [LayerSpec(units=int(units), activation=hidden_act) for units in params.hidden]
+    layers.append(LayerSpec(units=num_classes, activation=output_act))
     try:
         return Architecture(input_shape=input_shape, layers=tuple(layers))
     except ValidationError as e:

@@ -9,6 +9,7 @@ import io
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,8 @@ OPTIMIZER_NPZ = "optimizer.npz"
 
 def optimizer_state_bytes(state: Mapping[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, **dict(state))
+    savez: Any = np.savez  # numpy's stub types **kwds as if a key could be allow_pickle
+    savez(buf, **dict(state))
     return buf.getvalue()
 
 

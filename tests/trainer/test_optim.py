@@ -1,0 +1,102 @@
+"""Single optimizer steps against hand-worked updates (numbers in the comments)."""
+
+import numpy as np
+import pytest
+
+from trainer.optim import SGD, Adam, Momentum, make_optimizer
+
+G1 = np.array([0.5, -0.1], dtype=np.float32)
+G2 = np.array([0.2, 0.3], dtype=np.float32)
+
+
+def params() -> dict[str, np.ndarray]:
+    return {"w": np.array([1.0, -2.0], dtype=np.float32)}
+
+
+def test_sgd_step():
+    p = params()
+    SGD(p, lr=0.1).step({"w": G1})
+    # [1, -2] - 0.1 * [0.5, -0.1]
+    np.testing.assert_allclose(p["w"], [0.95, -1.99], rtol=1e-6)
+
+
+def test_sgd_with_weight_decay_adds_l2_gradient():
+    p = params()
+    SGD(p, lr=0.1, weight_decay=0.01).step({"w": G1})
+    # g + 0.01 * p = [0.51, -0.12]; [1, -2] - 0.1 * g
+    np.testing.assert_allclose(p["w"], [0.949, -1.988], rtol=1e-6)
+
+
+def test_momentum_two_steps():
+    p = params()
+    opt = Momentum(p, lr=0.1, momentum=0.9)
+    opt.step({"w": G1})  # b = g1 = [0.5, -0.1]; p = [0.95, -1.99]
+    opt.step({"w": G2})  # b = 0.9 * b + g2 = [0.65, 0.21]; p -= 0.1 * b
+    np.testing.assert_allclose(p["w"], [0.885, -2.011], rtol=1e-6)
+
+
+def test_adam_first_step_moves_each_weight_by_lr_against_the_gradient_sign():
+    p = params()
+    Adam(p, lr=0.1).step({"w": G1})
+    # t=1: m_hat = g, v_hat = g^2, so the step is lr * g / (|g| + eps) = 0.1 * sign(g)
+    np.testing.assert_allclose(p["w"], [0.9, -1.9], rtol=1e-5)  # float32 moments
+
+
+def test_adam_second_step_matches_the_paper():
+    p = params()
+    opt = Adam(p, lr=0.1)
+    opt.step({"w": G1})
+    opt.step({"w": G2})
+    # m = 0.9 * [0.05, -0.01] + 0.1 * [0.2, 0.3] = [0.065, 0.021];  m_hat = m / (1 - 0.9^2) = [0.342105, 0.110526]
+    # v = 0.999 * [2.5e-4, 1e-5] + 0.001 * [0.04, 0.09] = [2.8975e-4, 9.999e-5]; v_hat = v / (1 - 0.999^2)
+    #   = [0.144947, 0.050020];  step = 0.1 * m_hat / (sqrt(v_hat) + 1e-8) = [0.0898575, 0.0494187]
+    np.testing.assert_allclose(p["w"], [0.9 - 0.0898575, -1.9 - 0.0494187], rtol=1e-5)
+
+
+def test_flat_and_per_tensor_updates_agree():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+    ga, gb = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+    flat = np.concatenate([a.ravel(), b])
+    per = {"a": a.copy(), "b": b.copy()}
+    fused, split = Adam({"all": flat}, weight_decay=0.1), Adam(per, weight_decay=0.1)
+    for _ in range(3):
+        fused.step({"all": np.concatenate([ga.ravel(), gb])})
+        split.step({"a": ga, "b": gb})
+    np.testing.assert_array_equal(flat, np.concatenate([per["a"].ravel(), per["b"]]))
+
+
+def test_updates_are_in_place_and_leave_gradients_untouched():
+    p = params()
+    w = p["w"]
+    g = G1.copy()
+    make_optimizer("adam", p, lr=0.1, weight_decay=0.5).step({"w": g})
+    assert p["w"] is w and not np.array_equal(w, [1.0, -2.0])
+    np.testing.assert_array_equal(g, G1)
+
+
+def test_state_dict_round_trip_continues_identically():
+    p1, p2 = params(), params()
+    a = Adam(p1, lr=0.1)
+    a.step({"w": G1})
+    b = Adam(p2, lr=0.1)
+    p2["w"][...] = p1["w"]
+    b.load_state_dict(a.state_dict())
+    a.step({"w": G2})
+    b.step({"w": G2})
+    np.testing.assert_array_equal(p1["w"], p2["w"])
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: SGD(params(), lr=0), "learning rate must be > 0, got 0"),
+        (lambda: SGD(params(), lr=0.1, weight_decay=-1), "weight decay must be >= 0"),
+        (lambda: Momentum(params(), lr=0.1, momentum=1.0), r"momentum must be in \[0, 1\)"),
+        (lambda: Adam(params(), b1=1.0), r"b1 must be in \[0, 1\)"),
+        (lambda: make_optimizer("rmsprop", params(), lr=0.1), "unknown optimizer 'rmsprop'"),
+    ],
+)
+def test_nonsense_hyperparameters_are_refused(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
