@@ -55,9 +55,12 @@ def quantize_int8(
     """Write the better int8 model to ``out_path``; without labels, accuracy is unknown and dynamic wins."""
     with tempfile.TemporaryDirectory(prefix=".int8-", dir=out_path.parent) as tmp:
         paths = {"dynamic": Path(tmp) / "dynamic.onnx", "static": Path(tmp) / "static.onnx"}
-        with _quiet():
-            _quantize_dynamic(float_path, paths["dynamic"])
-            _quantize_static(float_path, paths["static"], calibration)
+        try:
+            with _quiet():
+                _quantize_dynamic(float_path, paths["dynamic"])
+                _quantize_static(float_path, paths["static"], calibration)
+        except Exception as e:  # the quantizers raise whatever onnx/onnxruntime raised
+            raise VariantFailedError(f"int8 quantization of {float_path.name} failed: {e}") from e
         candidates = tuple(
             Candidate(method, settings, _accuracy(paths[method], x_eval, y_eval), paths[method].stat().st_size)
             for method, settings in (

@@ -148,3 +148,51 @@ def test_metrics_from_the_artifact_reach_manifest_and_card(tmp_path):
     assert "test_accuracy 0.5" in card and "![confusion matrix](confusion.png)" in card
     assert (folder / "confusion.png").read_bytes() == b"\x89PNG fake image bytes"
     assert json.loads((folder / "manifest.json").read_text())["files"]["confusion.png"]["bytes"] == 21
+
+
+def test_a_named_dataset_validates_and_calibrates_a_non_mnist_model(tmp_path):
+    from contracts import save_artifact
+    from tests.exporter.models import random_spec, random_weights
+
+    spec = random_spec(input_shape=(4, 5), hidden=(8,), classes=3)
+    save_artifact(tmp_path / "a", spec, random_weights(spec))
+    rng = np.random.default_rng(0)
+    x, x_test = rng.integers(0, 256, (300, 4, 5), dtype=np.uint8), rng.integers(0, 256, (120, 4, 5), dtype=np.uint8)
+    y, y_test = rng.integers(0, 3, 300), rng.integers(0, 3, 120)
+    np.savez(tmp_path / "data.npz", x=x, y=y, x_test=x_test, y_test=y_test)
+    folder = export(tmp_path / "a", tmp_path / "models", "small", dataset=tmp_path / "data.npz")
+    manifest = read_manifest(folder)
+    assert manifest["evaluation"] == {"dataset": f"{tmp_path / 'data.npz'} test split", "images": 120, "labelled": True}
+    assert manifest["checks"]["parity_trainer"]["images"] == 120
+    sess = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    (labels,) = sess.run(["label"], {"images": x_test.astype(np.float32)})
+    assert manifest["variants"]["model.onnx"]["accuracy"] == float(np.mean(labels == y_test))
+
+
+def test_without_a_dataset_a_non_mnist_model_is_checked_on_random_images(tmp_path):
+    from contracts import save_artifact
+    from tests.exporter.models import random_spec, random_weights
+
+    spec = random_spec(input_shape=(3, 8, 8), hidden=(8,), classes=4)
+    save_artifact(tmp_path / "a", spec, random_weights(spec))
+    manifest = read_manifest(export(tmp_path / "a", tmp_path / "models", "rgb"))
+    assert manifest["evaluation"]["labelled"] is False and manifest["evaluation"]["images"] == 1000
+    assert manifest["checks"]["parity_trainer"]["passed"]
+    assert manifest["variants"]["model.onnx"]["accuracy"] is None
+    assert manifest["quantization"]["chosen"] == "dynamic"
+
+
+def test_dataset_of_the_wrong_shape_is_refused_before_anything_is_written(tiny_artifact, tmp_path):
+    from exporter.errors import ArtifactInvalidError
+
+    ids = np.arange(10) % 2
+    np.savez(
+        tmp_path / "data.npz",
+        x=np.zeros((10, 4, 5), np.uint8),
+        y=ids,
+        x_test=np.zeros((10, 4, 5), np.uint8),
+        y_test=ids,
+    )
+    with pytest.raises(ArtifactInvalidError, match=r"images have shape \[4, 5\], the model expects \[28, 28\]"):
+        export(tiny_artifact, tmp_path / "models", "m", dataset=tmp_path / "data.npz")
+    assert not (tmp_path / "models").exists()
