@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -22,6 +23,7 @@ from service.dataplane import DataPlane
 from service.handlers import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import ServiceMiddleware
+from service.openapi import without_422
 from service.registry import Registry
 from service.routes import api, images, monitoring, tfserving, v2
 from service.runtime import RuntimeOptions
@@ -41,6 +43,17 @@ async def _keep_loaded(registry: Registry, poll_interval: float) -> None:
         log.exception("initial repository scan failed")
     if poll_interval > 0:
         await registry.poll(poll_interval)
+
+
+def _document_errors_as_400(app: FastAPI) -> None:
+    build = app.openapi
+
+    def schema() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = without_422(build())
+        return app.openapi_schema
+
+    app.openapi = schema  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = registry
     app.state.dataplane = dataplane
     install_error_handlers(app)
+    _document_errors_as_400(app)
     for module in (v2, tfserving, images, api, monitoring):
         app.include_router(module.router)
     mount_ui(app, settings)

@@ -77,3 +77,15 @@ def json_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` entries for the ``{"error": ...}`` answers a route can give."""
     return {code: {"description": "error", "content": {"application/json": {"schema": ERROR_SCHEMA}}} for code in codes}
+
+
+def without_422(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents 422 for parameter errors; this service answers them 400 ``{"error": ...}``."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if responses.pop("422", None) is not None and "400" not in responses:
+                responses.update({str(k): v for k, v in errors(400).items()})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema.get("components", {}).get("schemas", {}).pop(name, None)
+    return schema

@@ -14,6 +14,8 @@ import orjson
 from service.errors import InvalidInputError, UnsupportedMediaTypeError
 
 # content types a JSON body may arrive with: curl -d sends form-urlencoded, some clients nothing
+# numpy kinds a client value may have, by the kind of the model's tensor
+_NUMERIC = {"f": "iuf", "i": "iu", "u": "iu", "b": "b"}
 _JSON_TYPES = ("", "application/json", "text/plain", "application/x-www-form-urlencoded")
 
 
@@ -43,23 +45,27 @@ def load_json_object(body: bytes) -> dict[str, Any]:
 def to_array(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     """Convert a (nested) list of numbers to ``dtype``; ragged lists or non-numbers -> 400."""
     if isinstance(value, np.ndarray):
-        array = value if value.dtype == dtype else _cast(value, dtype, what)
+        raw = value
     else:
         try:
-            array = np.asarray(value, dtype=dtype)
+            raw = np.asarray(value)
         except (ValueError, TypeError, OverflowError):
             raise InvalidInputError(
                 f"{what} must be numbers in a (nested) list with equal-length rows, convertible to {dtype.name}"
             ) from None
+    # strings ("1"), null, true/false and huge integers are not numbers of this tensor
+    if raw.dtype.kind not in _NUMERIC[dtype.kind]:
+        found = {"U": "strings", "S": "strings", "b": "true/false", "O": "null, nested objects or out-of-range numbers"}
+        raise InvalidInputError(
+            f"{what} contains {found.get(raw.dtype.kind, raw.dtype.name)}: expected numbers convertible to {dtype.name}"
+        )
+    with np.errstate(over="ignore"):  # a float too large for float32 becomes inf, refused below
+        array = raw.astype(dtype, copy=False)
     if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
-        raise InvalidInputError(f"{what} contains null, NaN or Infinity: expected finite numbers")
+        raise InvalidInputError(
+            f"{what} contains NaN or Infinity (or a number too large for {dtype.name}): expected finite numbers"
+        )
     return array
-
-
-def _cast(array: np.ndarray, dtype: np.dtype, what: str) -> np.ndarray:
-    if array.dtype.kind in "OSUV":
-        raise InvalidInputError(f"{what} holds {array.dtype} data: expected numbers convertible to {dtype.name}")
-    return array.astype(dtype)
 
 
 def check_batch(batch: int, max_batch_size: int, what: str) -> None:

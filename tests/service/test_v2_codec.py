@@ -56,14 +56,16 @@ def test_integer_datatypes_are_accepted_for_a_float_input(runtime: ModelRuntime)
         (request(datatype="FP8"), "unsupported datatype 'FP8'"),
         (request(datatype="BYTES"), "has datatype BYTES: expected FP32"),
         (request(IMAGE.ravel().tolist(), shape=(1, 784)), "has shape [1, 784], expected [batch, 28, 28]"),
-        (request([["a"] * 28] * 28), "must be numbers"),
+        (request([["a"] * 28] * 28), "contains strings: expected numbers convertible to float32"),
         (request([[1.0] * 28] * 27 + [[1.0] * 27]), "equal-length rows"),
-        (request([None] * 784), "null, NaN or Infinity"),
+        (request([None] * 784), "contains null"),
+        (request(["1"] * 784), "contains strings"),
+        (request([True] * 784), "contains true/false"),
         (
             b'{"inputs": [{"name": "images", "shape": [1,28,28], "datatype": "FP32", "data": [NaN]}]}',
             "NaN and Infinity",
         ),
-        (request([1e39] * 784), "null, NaN or Infinity"),  # overflows float32 to inf
+        (request([1e39] * 784), "NaN or Infinity (or a number too large for float32)"),
         (request([], shape=(0, 28, 28)), "empty batch"),
         (request(shape=(1, 28, 28), id="x", instances=[1]), "'instances' is TF Serving's format"),
         (
