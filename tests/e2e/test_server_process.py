@@ -1,0 +1,153 @@
+"""The service as a process: its CLI, shutdown, request timeout, a slow request not stalling
+others, dynamic batching keeping answers apart, and several workers without the delayed-ACK trap."""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from service.config import Settings
+from service.protocols.binary import HEADER_LENGTH, encode_request
+from tests.e2e.helpers import images, reference, v2_json_input
+from tests.e2e.live import live_server, stop
+from tests.e2e.models import write_model, write_onnx
+
+
+def test_help_explains_every_setting() -> None:
+    out = subprocess.run([sys.executable, "-m", "service", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for name in Settings.model_fields:
+        flag = "--" + name.replace("_", "-")
+        assert flag in out.stdout, f"{flag} missing from --help"
+        assert f"SERVICE_{name.upper()}" in out.stdout, f"env SERVICE_{name.upper()} not mentioned"
+
+
+def test_bad_flag_is_a_usage_error() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "service", "--port", "lots"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2 and "--port" in out.stderr
+
+
+def slow_model(repeats: int = 60) -> onnx.ModelProto:
+    """[batch, 784] -> the same values after ``repeats`` 784x784 MatMuls: about a second at batch 1000."""
+    eye = numpy_helper.from_array(np.eye(784, dtype=np.float32), "eye")
+    nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "eye"], [f"h{i + 1}"]) for i in range(repeats)]
+    nodes.append(helper.make_node("Identity", [f"h{repeats}"], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 784])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 784])],
+        initializer=[eye],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_request_timeout_is_a_504_and_does_not_stall_other_requests(tmp_path: Path) -> None:
+    write_onnx(tmp_path, "slow", 1, slow_model())
+    x = np.ones((1000, 784), np.float32)
+    body, n = encode_request({"inputs": [{"name": "x", "shape": [1000, 784], "datatype": "FP32"}]}, {"x": x})
+    with live_server(tmp_path, "--request-timeout", "0.3") as server:
+        answers: list[httpx.Response] = []
+        slow = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(
+                    server.url + "/v2/models/slow/infer", content=body, headers={HEADER_LENGTH: str(n)}, timeout=30
+                )
+            )
+        )
+        slow.start()
+        time.sleep(0.1)
+        waits = []
+        while slow.is_alive():
+            started = time.monotonic()
+            assert httpx.get(server.url + "/v2/health/live", timeout=5).status_code == 200
+            waits.append(time.monotonic() - started)
+            time.sleep(0.02)
+        slow.join()
+        (response,) = answers
+        assert response.status_code == 504, response.text
+        assert "0.3" in response.json()["error"]
+        assert max(waits) < 0.25, f"health checks waited up to {max(waits):.3f}s behind a slow inference"
+        small = {"inputs": [v2_json_input("x", np.ones((1, 784), np.float32))]}
+        assert httpx.post(server.url + "/v2/models/slow/infer", json=small, timeout=30).status_code == 200
+        assert httpx.get(server.url + "/v2/health/ready").status_code == 200
+
+
+def test_dynamic_batching_keeps_each_callers_answer(tmp_path: Path) -> None:
+    write_model(tmp_path, "m", 1, seed=3)
+    inputs = [images(1 + i % 3, seed=100 + i) for i in range(48)]
+    expected = [reference(tmp_path, "m", 1, x)["probabilities"] for x in inputs]
+    with live_server(tmp_path, "--batching", "--batch-max-delay-ms", "5") as server:
+        errors: list[str] = []
+
+        def client(indices: range) -> None:
+            with server.client() as c:
+                for i in indices:
+                    r = c.post("/v2/models/m/infer", json={"inputs": [v2_json_input("images", inputs[i])]})
+                    got = np.array(r.json()["outputs"][0]["data"], np.float32).reshape(expected[i].shape)
+                    if r.status_code != 200 or not np.allclose(got, expected[i], rtol=1e-5, atol=1e-7):
+                        errors.append(f"request {i}: {r.status_code}")
+
+        threads = [threading.Thread(target=client, args=(range(k, 48, 8),)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        metrics = httpx.get(server.url + "/metrics").text
+        assert 'service_inference_batch_size_sum{model="m",version="1"} 96.0' in metrics
+
+
+@pytest.mark.slow  # two spawned workers take ~10 s to start here
+def test_two_workers_answer_without_the_delayed_ack_stall(tmp_path: Path) -> None:
+    # uvicorn's own socket + asyncio without TCP_NODELAY makes each response wait ~44 ms (perf notes)
+    write_model(tmp_path, "m", 1, seed=4)
+    request = {"instances": images(1).tolist()}
+    with live_server(tmp_path, "--workers", "2") as server, server.client() as c:
+        for _ in range(5):
+            assert c.post("/v1/models/m:predict", json=request).status_code == 200
+        timings = []
+        for _ in range(30):
+            started = time.perf_counter()
+            assert c.post("/v1/models/m:predict", json=request).status_code == 200
+            timings.append(time.perf_counter() - started)
+        assert statistics.median(timings) < 0.035, f"median {statistics.median(timings) * 1000:.1f} ms"
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
+    write_onnx(tmp_path, "slow", 1, slow_model())
+    x = np.ones((1000, 784), np.float32)
+    body, n = encode_request({"inputs": [{"name": "x", "shape": [1000, 784], "datatype": "FP32"}]}, {"x": x})
+    with live_server(tmp_path) as server:
+        answers: list[httpx.Response] = []
+        slow = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(
+                    server.url + "/v2/models/slow/infer", content=body, headers={HEADER_LENGTH: str(n)}, timeout=30
+                )
+            )
+        )
+        slow.start()
+        time.sleep(0.15)
+        started = time.monotonic()
+        code = stop(server)
+        slow.join()
+        # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully
+        assert code in (0, -signal.SIGTERM), server.log_tail()
+        assert time.monotonic() - started < 8
+        (response,) = answers
+        assert response.status_code == 200, response.text
+        assert len(response.json()["outputs"][0]["data"]) == 1000 * 784
