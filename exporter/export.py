@@ -7,7 +7,6 @@ never sees half a model and a failed export leaves nothing behind.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -24,17 +23,10 @@ import onnxruntime as ort
 from contracts import (
     ACTIVATIONS,
     CONFIG_PBTXT,
-    INPUT_NAME,
     INT8_ONNX,
-    IR_VERSION,
-    LABEL_NAME,
     MODEL_CARD,
     MODEL_JSON,
     MODEL_ONNX,
-    OPSET,
-    PROBABILITIES_NAME,
-    PRODUCER_NAME,
-    PRODUCER_VERSION,
     ArtifactError,
     ModelSpec,
     RepositoryError,
@@ -45,7 +37,7 @@ from contracts import (
     next_version,
     version_dir,
 )
-from exporter import validate, variants
+from exporter import report, validate, variants
 from exporter.card import CONFUSION_PNG, render_card
 from exporter.data import EvalData, evaluation_data
 from exporter.errors import (
@@ -55,12 +47,10 @@ from exporter.errors import (
     UnsupportedModelError,
     VersionExistsError,
 )
-from exporter.graph import build_model, training_metrics
+from exporter.graph import build_model
 from exporter.manifest import write_manifest
 from exporter.triton import DEFAULT_MAX_BATCH_SIZE, LABELS_FILE, config_pbtxt, labels_txt
 
-INT8_SIZE_GOAL = 0.30  # int8 file at most 30% of the float32 one
-INT8_ACCURACY_DROP_GOAL = 0.005  # at most half a point of accuracy lost
 DIR_MODE, FILE_MODE = 0o755, 0o644  # published models are readable by every user, writable by the owner
 
 
@@ -195,16 +185,16 @@ def _build_version(
                 validate.session(str(ort_file)), lambda x: validate.run(sess, x)[0], data.x, against=MODEL_ONNX
             )
         ).as_dict()
-    float_report = {"bytes": (tmp / MODEL_ONNX).stat().st_size, "accuracy": _accuracy(sess, data)}
-    content = _content(artifact, spec, data, name=name, version=version)
+    float_report = {"bytes": (tmp / MODEL_ONNX).stat().st_size, "accuracy": report.accuracy(sess, data)}
+    content = report.describe(artifact, spec, data, name=name, version=version)
     content["checks"] = checks
     content["quantization"] = int8.as_dict()
     content["variants"] = {
         MODEL_ONNX: float_report,
-        INT8_ONNX: _int8_report(tmp / INT8_ONNX, float_report, sess, data),
+        INT8_ONNX: report.int8_report(tmp / INT8_ONNX, float_report, sess, data),
         ort_file.name: ort_report,
     }
-    content["mobile"] = _mobile(op_config)
+    content["mobile"] = report.mobile_report(op_config)
     has_confusion = _copy_confusion(artifact, tmp)
     (tmp / MODEL_CARD).write_text(render_card(content, has_confusion=has_confusion), encoding="utf-8")
     content["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
@@ -222,68 +212,6 @@ def _parity(model: onnx.ModelProto, sess: ort.InferenceSession, artifact: Path, 
         ).as_dict(),
         "reference_evaluator": validate.require(validate.reference_agreement(model, sess, data.x)).as_dict(),
     }
-
-
-def _int8_report(
-    path: Path, float_report: dict[str, Any], sess: ort.InferenceSession, data: EvalData
-) -> dict[str, Any]:
-    report = variants.evaluate(path, data.x, data.y)
-    report["size_ratio"] = round(report["bytes"] / float_report["bytes"], 4)
-    _, float_labels = validate.run(sess, data.x)
-    _, int8_labels = validate.run(validate.session(str(path)), data.x)
-    report["label_agreement_with_float"] = float(np.mean(int8_labels == float_labels))
-    goals = {"size_ratio_max": INT8_SIZE_GOAL, "size_met": report["size_ratio"] <= INT8_SIZE_GOAL}
-    if report["accuracy"] is not None:
-        report["accuracy_drop"] = round(float_report["accuracy"] - report["accuracy"], 6)
-        goals |= {
-            "accuracy_drop_max": INT8_ACCURACY_DROP_GOAL,
-            "accuracy_met": report["accuracy_drop"] <= INT8_ACCURACY_DROP_GOAL,
-        }
-    report["goals"] = goals
-    return report
-
-
-def _content(artifact: Path, spec: ModelSpec, data: EvalData, *, name: str, version: int) -> dict[str, Any]:
-    shape = list(spec.architecture.input_shape)
-    classes = spec.architecture.num_classes
-    return {
-        "model": {
-            "name": name,
-            "version": version,
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "producer": f"{PRODUCER_NAME} {PRODUCER_VERSION}",
-            "onnx_opset": OPSET,
-            "onnx_ir_version": IR_VERSION,
-            "onnxruntime": ort.__version__,
-            "artifact": str(artifact.resolve()),
-        },
-        "signature": {
-            "input_shape": shape,
-            "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, *shape]}],
-            "outputs": [
-                {"name": PROBABILITIES_NAME, "datatype": "FP32", "shape": [-1, classes]},
-                {"name": LABEL_NAME, "datatype": "INT64", "shape": [-1]},
-            ],
-        },
-        "labels": list(spec.labels),
-        "preprocessing": spec.preprocessing.model_dump(),
-        "training": {
-            "architecture": [f"{layer.units} {layer.activation}" for layer in spec.architecture.layers],
-            "dataset": spec.dataset.name if spec.dataset else "unknown",
-            "dataset_sha256": spec.dataset.sha256 if spec.dataset else None,
-            "metrics": training_metrics(spec),
-        },
-        "evaluation": {"dataset": data.name, "images": len(data.x), "labelled": data.y is not None},
-    }
-
-
-def _mobile(op_config: Path) -> dict[str, Any]:
-    lines = [line for line in op_config.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
-    return {"operator_config": op_config.name, "operators": "\n".join(lines), "onnxruntime": ort.__version__}
-
-
-def _accuracy(sess: ort.InferenceSession, data: EvalData) -> float | None:
-    return None if data.y is None else validate.accuracy(sess, data.x, data.y)
 
 
 def _copy_confusion(artifact: Path, tmp: Path) -> bool:
