@@ -32,7 +32,7 @@ def _header(content: dict[str, Any]) -> str:
     labels = content["labels"]
     arch = " -> ".join(content["training"]["architecture"])
     return f"""## Intended use
-Classifies a single-channel image of shape {content["signature"]["input_shape"]} into one of {len(labels)} classes
+Classifies an image of shape {content["signature"]["input_shape"]} into one of {len(labels)} classes
 ({", ".join(labels[:12])}{", ..." if len(labels) > 12 else ""}). It is a dense network ({arch}) trained on
 `{content["training"]["dataset"]}`; expect its accuracy only on images like those (centred, same size, same
 polarity). It is not meant for decisions about people or for inputs unlike its training data.
@@ -97,7 +97,7 @@ Measured by the export on `{evaluation["dataset"]}` ({evaluation["images"]:,} im
   {trainer["images"]:,} images, {trainer["label_mismatches"]} different labels (allowed {trainer["atol"]:g}, 0).
 - ONNX reference evaluator vs onnxruntime: max |diff| {ref["max_abs_diff"]:.2g} on {ref["images"]} images
   including all-0, all-255 and huge (+-1e6) inputs.
-- training metrics from the artifact: {training}.
+- metrics recorded by the trainer (artifact): {training}.
 """
 
 
