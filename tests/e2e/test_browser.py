@@ -254,6 +254,23 @@ def test_page_works_without_the_browser_runtime(
     assert "unavailable" in shown["browser"]["status"], shown
 
 
+def test_api_key_protected_service_asks_for_the_key(tab: Tab, web_repository: Path) -> None:
+    """With --api-key the model routes need a bearer token; the page asks for it and then works."""
+    page = tab.page
+    with live_server(web_repository, "--log-format", "text", api_key="s3cret") as server:
+        page.goto(server.url + "/")
+        key = page.get_by_test_id("api-key-input")
+        key.wait_for(state="visible", timeout=PANEL_TIMEOUT_MS)
+        assert "API key" in page.get_by_test_id("service-status").inner_text()
+        key.fill("s3cret")
+        key.press("Enter")
+        page.wait_for_selector("[data-testid=version-select]:not([disabled])", timeout=PANEL_TIMEOUT_MS)
+        _draw(page, DIGITS[1])
+        shown = _wait_panels(page)
+    assert shown["rest"]["label"] == shown["browser"]["label"] == "1", shown
+    assert page.get_by_test_id("service-status").is_hidden()
+
+
 def test_screenshot_directory_is_kept_out_of_git() -> None:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.config import Settings
-from service.ui import ORT_ENTRY, mount_ui
+from service.ui import ORT_ENTRY, STATIC_DIR, mount_ui
 
 
 def _client(ort_web_dir: Path) -> TestClient:
@@ -35,11 +35,25 @@ def test_root_serves_the_page(fake_ort: Path) -> None:
     assert "/ui/app.js" in response.text
 
 
-@pytest.mark.parametrize(("path", "content_type"), [("/ui/app.js", "text/javascript"), ("/ui/style.css", "text/css")])
-def test_static_files_are_served_under_ui(fake_ort: Path, path: str, content_type: str) -> None:
-    response = _client(fake_ort).get(path)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith(content_type)
+def test_every_static_file_is_served_under_ui_with_its_type(fake_ort: Path) -> None:
+    client = _client(fake_ort)
+    types = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html"}
+    files = sorted(p for p in STATIC_DIR.iterdir() if p.is_file())
+    assert {"app.js", "preprocess.js", "style.css", "index.html"} <= {p.name for p in files}
+    for path in files:
+        response = client.get(f"/ui/{path.name}")
+        assert response.status_code == 200, path.name
+        assert response.headers["content-type"].startswith(types[path.suffix]), path.name
+        assert response.content == path.read_bytes()
+
+
+def test_page_modules_import_only_what_the_service_serves() -> None:
+    """Every ES module import in the page resolves to a file in static/ (or the runtime under /ui/ort/)."""
+    import re
+
+    for script in STATIC_DIR.glob("*.js"):
+        for target in re.findall(r'^import .* from "([^"]+)";$', script.read_text(), flags=re.MULTILINE):
+            assert target.startswith("./") and (STATIC_DIR / target[2:]).is_file(), (script.name, target)
 
 
 def test_ort_files_are_served_with_the_types_browsers_require(fake_ort: Path) -> None:
