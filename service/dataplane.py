@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ class DataPlane:
         self._pool = ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="inference")
         self._batchers: dict[ModelVersion, Batcher] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._histograms: dict[ModelVersion, Any] = {}
 
     def entry(self, name: str) -> ModelEntry:
         try:
@@ -63,13 +65,18 @@ class DataPlane:
         self, version: ModelVersion, runtime: ModelRuntime, feeds: dict[str, np.ndarray], outputs: list[str]
     ) -> dict[str, np.ndarray]:
         """Run one request's feeds; ``outputs`` empty means all. 504 after ``request_timeout``."""
+        batching = self.settings.batching and len(feeds) == 1
+        if not batching:
+            batch = len(next(iter(feeds.values())))
+            self._batch_histogram(version).observe(batch)
+            if batch * runtime.row_seconds * 1e6 <= self.settings.inline_max_us:
+                # cheaper than the hop to a thread (~120 us of CPU) and too short to stall the loop
+                return runtime.run(feeds, outputs)
         try:
             async with asyncio.timeout(self.settings.request_timeout):
-                if self.settings.batching and len(feeds) == 1:
+                if batching:
                     results = await self._batcher(version, runtime).submit(next(iter(feeds.values())))
                     return {n: results[n] for n in outputs} if outputs else results
-                batch = len(next(iter(feeds.values())))
-                self.metrics.batch_size.labels(version.name, str(version.version)).observe(batch)
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(self._pool, runtime.run, feeds, outputs)
         except BatcherClosedError:
@@ -81,11 +88,17 @@ class DataPlane:
                 f"the inference did not finish within {self.settings.request_timeout:g} s (request_timeout)"
             ) from None
 
+    def _batch_histogram(self, version: ModelVersion) -> Any:
+        histogram = self._histograms.get(version)
+        if histogram is None:
+            histogram = self._histograms[version] = self.metrics.batch_size.labels(version.name, str(version.version))
+        return histogram
+
     def _batcher(self, version: ModelVersion, runtime: ModelRuntime) -> Batcher:
         batcher = self._batchers.get(version)
         if batcher is None:
             name = runtime.inputs[0].name
-            histogram = self.metrics.batch_size.labels(version.name, str(version.version))
+            histogram = self._batch_histogram(version)
             batcher = Batcher(
                 lambda x: runtime.run({name: x}),
                 self.settings.batch_max_size,
@@ -103,6 +116,8 @@ class DataPlane:
         self.metrics.loaded.labels(version.name).set(available)
         if version.state is State.END and version.error:
             self.metrics.load_failures.labels(version.name, str(version.version)).inc()
+        if version.state is State.END:
+            self._histograms.pop(version, None)
         if version.state is State.END and version in self._batchers:
             task = asyncio.get_running_loop().create_task(self._batchers.pop(version).close())
             self._closing.add(task)  # keep a reference until it is done

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -24,6 +26,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[str, str, str, int], tuple[Any, Any, Any]] = {}
         labels = ["model", "version", "protocol", "code"]
         self.requests = Counter("service_requests", "Model and inference requests", labels, registry=self.registry)
         self.failures = Counter(
@@ -54,11 +57,21 @@ class Metrics:
         )
 
     def observe_request(self, model: str, version: str, protocol: str, code: int, seconds: float) -> None:
-        status = str(code)
-        self.requests.labels(model, version, protocol, status).inc()
-        if code >= 400:
-            self.failures.labels(model, version, protocol, status).inc()
-        self.latency.labels(model, version, protocol).observe(seconds)
+        key = (model, version, protocol, code)
+        children = self._children.get(key)
+        if children is None:  # labels() costs a lock and a tuple per call: resolve each label set once
+            status = str(code)
+            failures = self.failures.labels(model, version, protocol, status) if code >= 400 else None
+            children = self._children[key] = (
+                self.requests.labels(model, version, protocol, status),
+                failures,
+                self.latency.labels(model, version, protocol),
+            )
+        requests, failures, latency = children
+        requests.inc()
+        if failures is not None:
+            failures.inc()
+        latency.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,10 +9,11 @@ Routes label a request for metrics by filling ``scope["service"]`` (``model``, `
 from __future__ import annotations
 
 import hmac
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -46,6 +47,12 @@ class ServiceMiddleware:
         self.max_body = settings.max_body_bytes
         self.api_key = settings.api_key.encode() if settings.api_key else None
         self.metrics = metrics
+        # ids: 16 random hex digits per process + a counter; unique like uuid4, ~100x cheaper
+        self._id_prefix = os.urandom(8).hex()
+        self._ids = itertools.count(1)
+
+    def _new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):016x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,7 +66,7 @@ class ServiceMiddleware:
                 length = value
             elif key == b"authorization":
                 auth = value
-        rid_text = rid.decode("latin-1") if rid and _REQUEST_ID.match(rid) else uuid.uuid4().hex
+        rid_text = rid.decode("latin-1") if rid and _REQUEST_ID.match(rid) else self._new_id()
         token = request_id.set(rid_text)
         labels = scope["service"] = {"model": "", "version": ""}
         status = 500  # if the app raises before answering, ServerErrorMiddleware answers 500

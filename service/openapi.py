@@ -74,6 +74,16 @@ def json_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}}
 
 
+def path_params(*names: str) -> list[dict[str, Any]]:
+    """Path parameters of a route that reads them from ``request.path_params`` (no FastAPI parsing)."""
+    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+
+
+def with_path_params(route: dict[str, Any], *names: str) -> dict[str, Any]:
+    """Route keyword arguments with ``names`` declared as path parameters in ``openapi_extra``."""
+    return {**route, "openapi_extra": {**route.get("openapi_extra", {}), "parameters": path_params(*names)}}
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` entries for the ``{"error": ...}`` answers a route can give."""
     return {code: {"description": "error", "content": {"application/json": {"schema": ERROR_SCHEMA}}} for code in codes}

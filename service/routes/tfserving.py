@@ -18,6 +18,8 @@ from service.routes.common import dataplane, json_response, label
 from service.runtime import TensorSpec
 
 router = APIRouter(tags=["TensorFlow Serving REST"])
+# the inference routes, included first: FastAPI matches routes in order and these are the hot path
+inference = APIRouter(tags=["TensorFlow Serving REST"])
 
 # numpy dtype name -> TensorFlow DataType enum name, as TF Serving prints metadata
 _TF_DTYPES = {
@@ -149,11 +151,12 @@ async def version_metadata(request: Request, name: str, version: str) -> Respons
     return await _metadata(request, name, version)
 
 
-@router.post("/v1/models/{name}:predict", **_PREDICT)
-async def predict(request: Request, name: str) -> Response:
-    return await _predict(request, name, None)
+@inference.post("/v1/models/{name}:predict", **openapi.with_path_params(_PREDICT, "name"))
+async def predict(request: Request) -> Response:
+    return await _predict(request, request.path_params["name"], None)
 
 
-@router.post("/v1/models/{name}/versions/{version}:predict", **_PREDICT)
-async def version_predict(request: Request, name: str, version: str) -> Response:
-    return await _predict(request, name, version)
+@inference.post("/v1/models/{name}/versions/{version}:predict", **openapi.with_path_params(_PREDICT, "name", "version"))
+async def version_predict(request: Request) -> Response:
+    params = request.path_params
+    return await _predict(request, params["name"], params["version"])

@@ -17,6 +17,8 @@ from service.registry import State
 from service.routes.common import dataplane, json_response, label
 
 router = APIRouter(tags=["Open Inference Protocol (V2)"])
+# the inference routes, included first: FastAPI matches routes in order and these are the hot path
+inference = APIRouter(tags=["Open Inference Protocol (V2)"])
 EXTENSIONS = [binary.EXTENSION]
 
 
@@ -142,11 +144,12 @@ async def version_ready(request: Request, name: str, version: str) -> Response:
     return await _model_ready(request, name, version)
 
 
-@router.post("/v2/models/{name}/infer", **_INFER)
-async def infer(request: Request, name: str) -> Response:
-    return await _infer(request, name, None)
+@inference.post("/v2/models/{name}/infer", **openapi.with_path_params(_INFER, "name"))
+async def infer(request: Request) -> Response:
+    return await _infer(request, request.path_params["name"], None)
 
 
-@router.post("/v2/models/{name}/versions/{version}/infer", **_INFER)
-async def version_infer(request: Request, name: str, version: str) -> Response:
-    return await _infer(request, name, version)
+@inference.post("/v2/models/{name}/versions/{version}/infer", **openapi.with_path_params(_INFER, "name", "version"))
+async def version_infer(request: Request) -> Response:
+    params = request.path_params
+    return await _infer(request, params["name"], params["version"])

@@ -101,7 +101,7 @@ def test_slow_inference_times_out_with_504(make_client: Client, monkeypatch: pyt
         time.sleep(0.5)
         return slow_run(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    client = make_client(request_timeout=0.1)
+    client = make_client(request_timeout=0.1, inline_max_us=0)
     monkeypatch.setattr(ModelRuntime, "run", run)
     r = client.post("/v1/models/mnist:predict", json=PREDICT)
     assert r.status_code == 504 and "did not finish within 0.1 s" in r.json()["error"]
