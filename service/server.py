@@ -10,7 +10,9 @@ What this module guarantees, and why (numbers: ``docs/performance.md``):
   response written in two pieces waits ~44 ms for the client's delayed ACK (23 requests/s at one
   client). We bind the listening socket ourselves with ``IPPROTO_TCP`` and TCP_NODELAY set on it
   (Linux copies it to accepted sockets), so the cliff cannot happen even without uvloop.
-- No uvicorn access log: the service's own middleware logs each request once, as JSON.
+- No uvicorn access log and no uvicorn logging config: ``service.logs.configure_logging`` sends
+  the service's and uvicorn's loggers to stderr as JSON (or text); the service's middleware logs
+  failed requests (and every request at debug level).
 - Graceful shutdown: on SIGTERM/SIGINT uvicorn stops accepting, lets in-flight requests finish
   (at most ``request_timeout`` + 5 s) and then runs the app's lifespan shutdown, which drains
   the model registry and any batcher.
@@ -43,8 +45,9 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from service.config import Settings
+from service.logs import configure_logging
 
-logger = logging.getLogger("uvicorn.error")
+logger = logging.getLogger("service.server")
 
 # Spawned workers rebuild the parent's exact Settings from this variable (JSON, not pickle: an
 # environment variable must never be able to run code).
@@ -82,7 +85,9 @@ def app_from_environment() -> FastAPI:
     """uvicorn factory for spawned workers: the app for the settings ``serve`` exported."""
     from service.app import create_app
 
-    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    configure_logging(settings.log_level, settings.log_format)  # a spawned worker starts with no handlers
+    return create_app(settings)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -115,6 +120,7 @@ def uvicorn_config(settings: Settings, app: str | Callable[[], FastAPI]) -> uvic
         http="httptools",
         lifespan="on",
         access_log=False,
+        log_config=None,  # service.logs.configure_logging owns the handlers (JSON or text)
         log_level=settings.log_level,
         server_header=False,
         timeout_graceful_shutdown=int(settings.request_timeout) + _GRACE_SECONDS,
@@ -125,6 +131,7 @@ def serve(settings: Settings) -> None:
     """Serve ``create_app(settings)`` until SIGTERM/SIGINT; exit with status 3 if it cannot start."""
     from service.app import create_app
 
+    configure_logging(settings.log_level, settings.log_format)
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = settings.model_dump_json()
         config = uvicorn_config(settings, f"{__name__}:app_from_environment")
