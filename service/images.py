@@ -97,37 +97,55 @@ def _to_grayscale(image: Image.Image) -> Image.Image:
 
 
 def normalise_digit(gray: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Steps 2-6 of the module docstring on a float32 grayscale array."""
-    a = np.asarray(gray, dtype=np.float32)
+    """Steps 2-6 of the module docstring on a grayscale array; all zeros for a blank image."""
+    a = _white_on_black(np.asarray(gray, dtype=np.float32))
+    if a is None:
+        return np.zeros((height, width), dtype=np.float32)
+    digit = _resample_to_box(_crop_to_ink(a), height, width)
+    return _place_by_centre_of_mass(digit, height, width)
+
+
+def _white_on_black(a: np.ndarray) -> np.ndarray | None:
+    """Steps 2-3: invert a light background, stretch background..brightest to 0..255; None if blank."""
     background = _border_median(a)
     if background > 127.5:
         a = 255.0 - a
         background = 255.0 - background
     top = float(a.max())
     if top - background < MIN_CONTRAST:
-        return np.zeros((height, width), dtype=np.float32)
-    a = np.clip((a - np.float32(background)) * np.float32(255.0 / (top - background)), 0.0, 255.0)
+        return None
+    return np.clip((a - np.float32(background)) * np.float32(255.0 / (top - background)), 0.0, 255.0)
 
-    rows = np.flatnonzero((a >= INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((a >= INK_THRESHOLD).any(axis=0))
-    a = a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
+def _crop_to_ink(a: np.ndarray) -> np.ndarray:
+    """Step 4: the bounding box of the pixels at or above INK_THRESHOLD (there is one after the stretch)."""
+    ink = a >= INK_THRESHOLD
+    rows = np.flatnonzero(ink.any(axis=1))
+    cols = np.flatnonzero(ink.any(axis=0))
+    return a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _resample_to_box(a: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Step 5: area-average so the longest side is DIGIT_FRACTION of the frame's, aspect kept."""
     h, w = a.shape
     scale = min(height * DIGIT_FRACTION / h, width * DIGIT_FRACTION / w)
     new_h = max(1, min(height, _round_half_up(h * scale)))
     new_w = max(1, min(width, _round_half_up(w * scale)))
-    digit = _box_weights(h, new_h) @ a @ _box_weights(w, new_w).T
+    return _box_weights(h, new_h) @ a @ _box_weights(w, new_w).T
 
+
+def _place_by_centre_of_mass(digit: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Step 6: paste into the frame with the centre of mass on the centre pixel, never pushing ink out."""
     out = np.zeros((height, width), dtype=np.float32)
     mass = float(digit.sum())
     if mass <= 0.0:
         return out
-    cy = float((digit.sum(axis=1) * np.arange(new_h)).sum()) / mass
-    cx = float((digit.sum(axis=0) * np.arange(new_w)).sum()) / mass
-    # Put the centre of mass on the frame's centre pixel, but never push ink outside the frame.
-    top_row = min(max(_round_half_up((height - 1) / 2 - cy), 0), height - new_h)
-    left_col = min(max(_round_half_up((width - 1) / 2 - cx), 0), width - new_w)
-    out[top_row : top_row + new_h, left_col : left_col + new_w] = digit
+    h, w = digit.shape
+    cy = float((digit.sum(axis=1) * np.arange(h)).sum()) / mass
+    cx = float((digit.sum(axis=0) * np.arange(w)).sum()) / mass
+    top = min(max(_round_half_up((height - 1) / 2 - cy), 0), height - h)
+    left = min(max(_round_half_up((width - 1) / 2 - cx), 0), width - w)
+    out[top : top + h, left : left + w] = digit
     return np.clip(out, 0.0, 255.0)
 
 

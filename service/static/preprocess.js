@@ -22,76 +22,89 @@ export function grayscale(rgba, w, h) {
 }
 
 // Steps 2-6 (normalise_digit in service/images.py) on grayscale [h * w]; all zeros when blank.
+// Images are {data, w, h} with data row-major.
 export function normaliseDigit(gray, w, h, height, width) {
-  const a = Float32Array.from(gray);
-  // 2. invert when the border (median of the 1-pixel outer ring) is light.
-  let background = borderMedian(a, w, h);
+  const a = whiteOnBlack({ data: Float32Array.from(gray), w, h });
+  if (a === null) return new Float32Array(height * width);
+  return placeByCentreOfMass(resampleToBox(cropToInk(a), height, width), height, width);
+}
+
+// Steps 2-3: invert a light background, stretch background..brightest to 0..255; null if blank.
+function whiteOnBlack(a) {
+  const data = a.data;
+  let background = borderMedian(data, a.w, a.h);
   if (background > 127.5) {
-    for (let i = 0; i < a.length; i++) a[i] = 255 - a[i];
+    for (let i = 0; i < data.length; i++) data[i] = 255 - data[i];
     background = 255 - background;
   }
   let top = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] > top) top = a[i];
-  const out = new Float32Array(height * width);
-  if (top - background < MIN_CONTRAST) return out;
-  // 3. stretch: background -> 0, brightest ink -> 255.
+  for (let i = 0; i < data.length; i++) if (data[i] > top) top = data[i];
+  if (top - background < MIN_CONTRAST) return null;
+  // float32 arithmetic, as numpy does it on float32 arrays
   const gain = Math.fround(255 / (top - background));
   const bg = Math.fround(background);
-  for (let i = 0; i < a.length; i++) a[i] = Math.min(255, Math.max(0, Math.fround(a[i] - bg) * gain));
-  // 4. crop to the ink's bounding box.
-  let r0 = h, r1 = -1, c0 = w, c1 = -1;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      if (a[y * w + x] >= INK_THRESHOLD) {
-        if (y < r0) r0 = y;
-        if (y > r1) r1 = y;
-        if (x < c0) c0 = x;
-        if (x > c1) c1 = x;
-      }
+  for (let i = 0; i < data.length; i++) data[i] = Math.min(255, Math.max(0, Math.fround(data[i] - bg) * gain));
+  return a;
+}
+
+// Step 4: the bounding box of the pixels at or above INK_THRESHOLD (there is one after the stretch).
+function cropToInk(a) {
+  let r0 = a.h, r1 = -1, c0 = a.w, c1 = -1;
+  for (let y = 0; y < a.h; y++) {
+    for (let x = 0; x < a.w; x++) {
+      if (a.data[y * a.w + x] < INK_THRESHOLD) continue;
+      r0 = Math.min(r0, y), r1 = Math.max(r1, y), c0 = Math.min(c0, x), c1 = Math.max(c1, x);
     }
   }
-  const ch = r1 - r0 + 1, cw = c1 - c0 + 1;
-  // 5. area-average resample so the longest side is 20/28 of the target, aspect kept.
-  const scale = Math.min((height * DIGIT_FRACTION) / ch, (width * DIGIT_FRACTION) / cw);
-  const nh = Math.max(1, Math.min(height, roundHalfUp(ch * scale)));
-  const nw = Math.max(1, Math.min(width, roundHalfUp(cw * scale)));
-  const wy = boxWeights(ch, nh), wx = boxWeights(cw, nw);
-  const rows = new Float64Array(nh * cw); // wy @ crop
-  for (let i = 0; i < nh; i++) {
-    for (const [y, wgt] of wy[i]) {
-      const src = (r0 + y) * w + c0;
-      for (let x = 0; x < cw; x++) rows[i * cw + x] += wgt * a[src + x];
+  const w = c1 - c0 + 1, h = r1 - r0 + 1;
+  const data = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) data.set(a.data.subarray((r0 + y) * a.w + c0, (r0 + y) * a.w + c1 + 1), y * w);
+  return { data, w, h };
+}
+
+// Step 5: area-average so the longest side is DIGIT_FRACTION of the frame's, aspect kept.
+function resampleToBox(a, height, width) {
+  const scale = Math.min((height * DIGIT_FRACTION) / a.h, (width * DIGIT_FRACTION) / a.w);
+  const h = Math.max(1, Math.min(height, roundHalfUp(a.h * scale)));
+  const w = Math.max(1, Math.min(width, roundHalfUp(a.w * scale)));
+  const wy = boxWeights(a.h, h), wx = boxWeights(a.w, w);
+  const rows = new Float64Array(h * a.w); // wy @ a
+  for (let i = 0; i < h; i++) {
+    for (const [y, weight] of wy[i]) {
+      for (let x = 0; x < a.w; x++) rows[i * a.w + x] += weight * a.data[y * a.w + x];
     }
   }
-  const digit = new Float64Array(nh * nw); // (wy @ crop) @ wx.T
-  for (let i = 0; i < nh; i++) {
-    for (let j = 0; j < nw; j++) {
-      let s = 0;
-      for (const [x, wgt] of wx[j]) s += rows[i * cw + x] * wgt;
-      digit[i * nw + j] = s;
+  const data = new Float64Array(h * w); // (wy @ a) @ wx.T
+  for (let i = 0; i < h; i++) {
+    for (let j = 0; j < w; j++) {
+      for (const [x, weight] of wx[j]) data[i * w + j] += rows[i * a.w + x] * weight;
     }
   }
-  // 6. centre of mass on the frame's centre pixel, ink kept inside the frame.
+  return { data, w, h };
+}
+
+// Step 6: paste into the frame with the centre of mass on the centre pixel, never pushing ink out.
+function placeByCentreOfMass(digit, height, width) {
+  const out = new Float32Array(height * width);
   let mass = 0, my = 0, mx = 0;
-  for (let i = 0; i < nh; i++) {
-    for (let j = 0; j < nw; j++) {
-      const v = digit[i * nw + j];
-      mass += v;
-      my += v * i;
-      mx += v * j;
+  for (let i = 0; i < digit.h; i++) {
+    for (let j = 0; j < digit.w; j++) {
+      const v = digit.data[i * digit.w + j];
+      mass += v, my += v * i, mx += v * j;
     }
   }
   if (mass <= 0) return out;
-  const topRow = Math.min(Math.max(roundHalfUp((height - 1) / 2 - my / mass), 0), height - nh);
-  const leftCol = Math.min(Math.max(roundHalfUp((width - 1) / 2 - mx / mass), 0), width - nw);
-  for (let i = 0; i < nh; i++) {
-    for (let j = 0; j < nw; j++) {
-      out[(topRow + i) * width + leftCol + j] = Math.min(255, Math.max(0, digit[i * nw + j]));
+  const top = Math.min(Math.max(roundHalfUp((height - 1) / 2 - my / mass), 0), height - digit.h);
+  const left = Math.min(Math.max(roundHalfUp((width - 1) / 2 - mx / mass), 0), width - digit.w);
+  for (let i = 0; i < digit.h; i++) {
+    for (let j = 0; j < digit.w; j++) {
+      out[(top + i) * width + left + j] = Math.min(255, Math.max(0, digit.data[i * digit.w + j]));
     }
   }
   return out;
 }
 
+// The background level: median of the 1-pixel outer ring, each pixel once.
 export function borderMedian(a, w, h) {
   let ring;
   if (h <= 2 || w <= 2) {
