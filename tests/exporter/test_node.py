@@ -1,5 +1,8 @@
 """Cross-runtime proof of "deploy anywhere": the exported files give Python's answers in JavaScript.
 
+model.onnx and model.ort must match Python's model.onnx (labels equal, probabilities within 1e-5);
+model.int8.onnx, the smallest browser download, must match Python's run of the same int8 file.
+
 onnxruntime-node (native) and onnxruntime-web (WebAssembly, what browsers run) come pinned from
 package.json; ``tests/exporter/js/run_model.cjs`` runs a model in either and prints JSON.
 """
@@ -40,12 +43,9 @@ def images(tmp_path_factory):
     return x, path
 
 
-@pytest.fixture(scope="module")
-def python_outputs(exported_repository, images):
-    sess = ort.InferenceSession(
-        str(exported_repository / "mnist" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
-    )
-    return sess.run(["probabilities", "label"], {"images": images[0]})
+def python_outputs(model: Path, x: np.ndarray) -> list[np.ndarray]:
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return sess.run(["probabilities", "label"], {"images": x})
 
 
 def run_js(node: str, runtime: str, model: Path, images_path: Path) -> dict:
@@ -61,13 +61,17 @@ def run_js(node: str, runtime: str, model: Path, images_path: Path) -> dict:
 
 
 @pytest.mark.parametrize("runtime", ["node", "web"])
-@pytest.mark.parametrize("file", ["model.onnx", "model.ort"])
-def test_javascript_runtimes_match_python(exported_repository, images, python_outputs, runtime, file):
+@pytest.mark.parametrize("file", ["model.onnx", "model.ort", "model.int8.onnx"])
+def test_javascript_runtimes_match_python(exported_repository, images, runtime, file):
     node = node_or_skip()
-    out = run_js(node, runtime, exported_repository / "mnist" / "1" / file, images[1])
+    model = exported_repository / "mnist" / "1" / file
+    out = run_js(node, runtime, model, images[1])
     assert out["runtime"] == f"onnxruntime-{runtime}" and out["version"] == "1.30.0"
     assert out["inputs"] == ["images"] and out["outputs"] == ["probabilities", "label"]
     assert out["label_type"] == "int64"
-    probabilities, labels = python_outputs
+    # the float files are compared with Python's model.onnx, the int8 file with Python's int8 run
+    probabilities, labels = python_outputs(
+        model if file == "model.int8.onnx" else model.with_name("model.onnx"), images[0]
+    )
     np.testing.assert_array_equal(np.array(out["label"]), labels)
     np.testing.assert_allclose(np.array(out["probabilities"], dtype=np.float32), probabilities, rtol=0, atol=1e-5)

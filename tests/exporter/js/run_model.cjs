@@ -14,7 +14,8 @@ async function main() {
   if (!runtime || !modelPath || !inputPath || !dimsText) {
     throw new Error("usage: node run_model.cjs <node|web> <model> <images.f32> <dims>");
   }
-  const ort = require(runtime === "web" ? "onnxruntime-web" : "onnxruntime-node");
+  const packageName = runtime === "web" ? "onnxruntime-web" : "onnxruntime-node";
+  const ort = require(packageName);
   if (runtime === "web") ort.env.wasm.numThreads = 1; // no worker threads outside a browser
   const dims = dimsText.split(",").map(Number);
   const bytes = fs.readFileSync(inputPath);
@@ -26,7 +27,9 @@ async function main() {
   for (let i = 0; i < batch; i++) {
     probabilities.push(Array.from(outputs.probabilities.data.subarray(i * classes, (i + 1) * classes)));
   }
-  const version = require(path.join(require.resolve(runtime === "web" ? "onnxruntime-web" : "onnxruntime-node").split(`${path.sep}dist${path.sep}`)[0], "package.json")).version;
+  // The package root is the folder above dist/, where require.resolve points.
+  const packageRoot = require.resolve(packageName).split(`${path.sep}dist${path.sep}`)[0];
+  const version = require(path.join(packageRoot, "package.json")).version;
   process.stdout.write(JSON.stringify({
     runtime: `onnxruntime-${runtime}`,
     version,
