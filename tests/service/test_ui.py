@@ -88,3 +88,11 @@ def test_default_ort_dir_is_the_pinned_npm_install() -> None:
     assert default.parts[-3:] == ("node_modules", "onnxruntime-web", "dist")
     if default.is_dir():
         assert (default / ORT_ENTRY).is_file()
+
+
+def test_the_page_imports_the_runtime_file_the_server_checks_for() -> None:
+    # ORT_ENTRY decides "runtime available" here and which files the container image keeps
+    # (docker/fetch_ort_web.py); the page must import that very file.
+    runtime = (STATIC_DIR / "runtime.js").read_text()
+    assert f'const ORT_MODULE = ORT_BASE + "{ORT_ENTRY}";' in runtime
+    assert 'export const ORT_BASE = "/ui/ort/";' in runtime
