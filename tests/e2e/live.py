@@ -92,6 +92,10 @@ def live_server(
         if wait_ready:
             _wait_ready(server)
         yield server
+    except BaseException:
+        # the test failed inside the block: pytest shows captured stderr under the failure
+        print(f"--- log of the service at {server.url} (tail) ---\n{server.log_tail(80)}", file=sys.stderr)
+        raise
     finally:
         RUNNING.remove(server)
         stop(server)

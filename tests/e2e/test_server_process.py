@@ -151,3 +151,61 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
         (response,) = answers
         assert response.status_code == 200, response.text
         assert len(response.json()["outputs"][0]["data"]) == 1000 * 784
+
+
+def heavy_model(side: int = 1200, repeats: int = 4) -> onnx.ModelProto:
+    """[batch, 784] -> the same values, after a fraction of a second of MatMuls of ``side`` x ``side``
+    matrices whose size is computed from the input at run time, so onnxruntime cannot fold them
+    at load (loading holds the GIL; running does not): its warm-up inference is what is slow."""
+    fill = helper.make_tensor("fill", TensorProto.FLOAT, [1], [0.001])
+    nodes = [
+        helper.make_node("Shape", ["x"], ["x_shape"]),
+        helper.make_node("Gather", ["x_shape", "one"], ["width"], axis=0),
+        helper.make_node("Div", ["width", "width"], ["unit"]),  # 1, known only at run time
+        helper.make_node("Mul", ["unit", "side"], ["sides"]),
+        helper.make_node("ConstantOfShape", ["sides"], ["a0"], value=fill),
+    ]
+    nodes += [helper.make_node("MatMul", [f"a{i}", f"a{i}"], [f"a{i + 1}"]) for i in range(repeats)]
+    nodes += [
+        helper.make_node("ReduceSum", [f"a{repeats}"], ["total"], keepdims=0),
+        helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+        helper.make_node("Add", ["x", "nothing"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "heavy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 784])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 784])],
+        initializer=[
+            numpy_helper.from_array(np.array(1, np.int64), "one"),
+            numpy_helper.from_array(np.array([side, side], np.int64), "side"),
+            numpy_helper.from_array(np.array(0, np.float32), "zero"),
+        ],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_live_at_once_ready_only_when_every_model_is_loaded(tmp_path: Path) -> None:
+    write_model(tmp_path, "quick", 1, seed=5)
+    write_onnx(tmp_path, "heavy", 1, heavy_model())
+    with live_server(tmp_path, wait_ready=False) as server:
+        deadline = time.monotonic() + 30
+        while True:  # liveness does not wait for models: it answers as soon as the port is open
+            try:
+                live = httpx.get(server.url + "/v2/health/live", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.process.poll() is None, server.log_tail()
+                time.sleep(0.01)
+        assert live.status_code == 200
+        ready = httpx.get(server.url + "/v2/health/ready")
+        heavy_ready = httpx.get(server.url + "/v2/models/heavy/ready")
+        assert 400 <= ready.status_code < 500, f"ready answered {ready.status_code} while 'heavy' was loading"
+        assert 400 <= heavy_ready.status_code < 500, heavy_ready.status_code
+        server.wait_until(
+            lambda: httpx.get(server.url + "/v2/health/ready").status_code == 200, timeout=30, what="readiness"
+        )
+        assert httpx.get(server.url + "/v2/models/heavy/ready").status_code == 200
+        request = {"inputs": [v2_json_input("x", np.full((1, 784), 7, np.float32))]}
+        body = httpx.post(server.url + "/v2/models/heavy/infer", json=request).json()
+        assert body["outputs"][0]["data"] == [7.0] * 784
