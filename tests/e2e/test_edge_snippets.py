@@ -25,13 +25,13 @@ from PIL import Image
 from service.images import preprocess_image
 from tests.e2e.browser import browser_fixture  # noqa: F401 - the `browser` fixture
 from tests.e2e.live import LiveServer, live_server
+from tests.e2e.node import NODE_MODULES, PACKAGES, require_node
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 ROOT = Path(__file__).resolve().parents[2]
 EDGE_DOC = ROOT / "docs" / "edge.md"
-NODE_MODULES = ROOT / "node_modules"
 SNIPPET = re.compile(r"<!-- snippet: (?P<name>[\w-]+) -->\s*```(?P<lang>\w+)\n(?P<code>.*?)```", re.DOTALL)
 EXPECTED_SNIPPETS = {"node", "browser", "python-onnxruntime", "python-reference"}
 MNIST_TEST_INDEX = 0  # a clearly written 7
@@ -110,15 +110,6 @@ def test_python_reference_evaluator_snippet(workdir: Path) -> None:
     _check_printed(_run([sys.executable, str(script)], workdir), workdir, expected)
 
 
-def _require_node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (Node.js 20+)")
-    if not (NODE_MODULES / "onnxruntime-node").is_dir() or not (NODE_MODULES / "onnxruntime-web").is_dir():
-        pytest.skip(f"onnxruntime-node/-web not installed in {NODE_MODULES}: run `npm ci`")
-    return node
-
-
 def _link_node_modules(workdir: Path) -> None:
     # Node resolves packages from node_modules next to (or above) the script, as in a user's project.
     link = workdir / "node_modules"
@@ -129,7 +120,7 @@ def _link_node_modules(workdir: Path) -> None:
 @pytest.mark.node
 @pytest.mark.parametrize("filename", ["model.onnx", "model.ort"])
 def test_node_snippet_with_onnxruntime_node(workdir: Path, filename: str) -> None:
-    node = _require_node()
+    node = require_node(*PACKAGES)
     _link_node_modules(workdir)
     lang, code = snippets()["node"]
     assert lang == "javascript" and "model.onnx" in code
@@ -157,7 +148,7 @@ for (const file of ["model.onnx", "model.ort", "model.int8.onnx"]) {
 @pytest.mark.node
 def test_onnxruntime_web_loads_every_exported_file(workdir: Path) -> None:
     """docs/edge.md says the browser runtime takes model.onnx, model.ort and model.int8.onnx: check all three."""
-    node = _require_node()
+    node = require_node(*PACKAGES)
     _link_node_modules(workdir)
     script = workdir / "web_check.mjs"
     script.write_text(NODE_WEB_CHECK)

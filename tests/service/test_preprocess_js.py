@@ -17,6 +17,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from service.images import normalise_digit
+from tests.e2e.node import require_node
 
 pytestmark = pytest.mark.node
 
@@ -39,9 +40,7 @@ process.stdout.write(JSON.stringify(results));
 
 @pytest.fixture(scope="module")
 def run_js(tmp_path_factory: pytest.TempPathFactory) -> RunJs:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (Node.js 20+)")
+    node = require_node()
     folder = tmp_path_factory.mktemp("preprocess-js")
     # .mjs: Node treats the module as ESM without a package.json "type" (the browser does not care).
     shutil.copy(STATIC / "preprocess.js", folder / "preprocess.mjs")
