@@ -3,6 +3,7 @@ others, dynamic batching keeping answers apart, and several workers without the 
 
 from __future__ import annotations
 
+import json
 import signal
 import statistics
 import subprocess
@@ -151,6 +152,8 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
         (response,) = answers
         assert response.status_code == 200, response.text
         assert len(response.json()["outputs"][0]["data"]) == 1000 * 784
+        messages = [json.loads(line)["message"] for line in server.log().splitlines() if line.startswith("{")]
+        assert "Shutting down" in messages and messages[-1].startswith("Finished server process"), messages[-5:]
 
 
 def heavy_model(side: int = 1200, repeats: int = 4) -> onnx.ModelProto:
