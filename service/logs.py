@@ -41,8 +41,8 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        extra = {k: v for k, v in vars(record).items() if k not in _STANDARD}
-        rid = request_id.get()
+        extra = {k: v for k, v in vars(record).items() if k not in _STANDARD and k != "request_id"}
+        rid = getattr(record, "request_id", "") or request_id.get()
         suffix = (f" [{rid}]" if rid else "") + "".join(f" {k}={v}" for k, v in extra.items())
         return super().format(record) + suffix
 
