@@ -89,6 +89,9 @@ function selectVersion(version) {
   $("browser-endpoint").innerHTML = `<code>/api/models/${panels.esc(m.name)}/versions/${panels.esc(version)}/files/model.onnx</code>`;
   $("preview-size").textContent = shape ? `${shape[0]}×${shape[1]}` : "n/a";
   const labels = m.labels || [];
+  // Top-k rows size their name column to the longest label (within reason), so names line up.
+  const longest = Math.max(2, ...labels.map((l) => String(l).length));
+  document.documentElement.style.setProperty("--label-width", `${Math.min(longest, 14) + 1}ch`);
   const shown = labels.slice(0, 10).join(", ") + (labels.length > 10 ? ", …" : "");
   $("model-facts").textContent =
     `Model ${m.name}, version ${version} of ${m.versions.filter(isAvailable).length} available; ` +

@@ -271,6 +271,33 @@ def test_api_key_protected_service_asks_for_the_key(tab: Tab, web_repository: Pa
     assert page.get_by_test_id("service-status").is_hidden()
 
 
+def _topk(page: Page, panel: str) -> list[tuple[str, float]]:
+    """(label, percent) of each top-k row a panel shows."""
+    rows = page.eval_on_selector_all(
+        f"[data-testid={panel}-topk] li",
+        "rows => rows.map(r => [r.dataset.label, parseFloat(r.querySelector('.topk-p').textContent)])",
+    )
+    return [(str(label), float(percent)) for label, percent in rows]
+
+
+def test_every_model_of_the_shared_repository_agrees_across_panels(tab: Tab, server: LiveServer) -> None:
+    """Ours and foreign models (torch.onnx.export: [batch, 784] in, logits out; tf2onnx-style) alike."""
+    page = tab.page
+    _open(page, server)
+    names = page.eval_on_selector_all("[data-testid=model-select] option", "options => options.map(o => o.value)")
+    assert {"mnist", "torch_mlp", "tf_mlp"} <= set(names)
+    for name in names:
+        page.get_by_test_id("model-select").select_option(name)
+        page.get_by_test_id("clear-button").click()
+        _draw(page, DIGITS[7])
+        shown = _wait_panels(page)
+        assert shown["rest"]["state"] == shown["browser"]["state"] == "done", (name, shown)
+        assert shown["rest"]["label"] == shown["browser"]["label"], (name, shown)
+        rest, browser = _topk(page, "rest"), _topk(page, "browser")
+        assert [label for label, _ in rest] == [label for label, _ in browser], (name, shown)
+        assert [p for _, p in rest] == pytest.approx([p for _, p in browser], abs=0.15), (name, shown)
+
+
 def test_screenshot_directory_is_kept_out_of_git() -> None:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
