@@ -85,8 +85,8 @@ function selectVersion(version) {
   state.version = String(version);
   const m = state.model;
   const shape = imageShape(m.input_shape);
-  $("rest-endpoint").innerHTML = `<code>POST /v1/models/${panels.esc(m.name)}/versions/${panels.esc(version)}/image</code>`;
-  $("browser-endpoint").innerHTML = `<code>/api/models/${panels.esc(m.name)}/versions/${panels.esc(version)}/files/model.onnx</code>`;
+  $("rest-endpoint").innerHTML = endpoint(`POST /v1/models/${m.name}/versions/${version}/image`);
+  $("browser-endpoint").innerHTML = endpoint(`/api/models/${m.name}/versions/${version}/files/model.onnx`);
   $("preview-size").textContent = shape ? `${shape[0]}×${shape[1]}` : "n/a";
   const labels = m.labels || [];
   // Top-k rows size their name column to the longest label (within reason), so names line up.
@@ -98,6 +98,11 @@ function selectVersion(version) {
     `input ${JSON.stringify(m.input_shape)}; ${labels.length} classes${labels.length ? ` (${shown})` : ""}.`;
   session().catch((e) => panels.setStatus("browser", e.message, true)); // start the download now
   schedulePredict(0);
+}
+
+// A URL as code that line-breaks only after its slashes.
+function endpoint(text) {
+  return `<code>${panels.esc(text).replaceAll("/", "/<wbr>")}</code>`;
 }
 
 // The model's image size [H, W] from its input shape (without batch), or null if not an image.
