@@ -15,7 +15,7 @@ import json
 import math
 import zipfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -151,7 +151,8 @@ def save_artifact(
     """Write the artifact directory atomically; ``extra_files`` (e.g. plots) go beside it."""
     _check_weights(spec, weights, source="weights")
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()})
+    arrays: dict[str, Any] = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+    np.savez(buf, **arrays)
     with atomic_directory(path, overwrite=overwrite) as tmp:
         (tmp / MODEL_JSON).write_text(spec.model_dump_json(indent=2) + "\n", encoding="utf-8")
         (tmp / WEIGHTS_NPZ).write_bytes(buf.getvalue())
