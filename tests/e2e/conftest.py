@@ -9,6 +9,7 @@ The shared repository:
     mnist/1, mnist/2     ours (exporter.graph.build_model, random weights), input images [batch, 28, 28]
     torch_mlp/1          torch.onnx.export: input [batch, 784], output logits (tests/data/foreign)
     tf_mlp/1             tf2onnx-style: dense_input [unk__6, 784] -> dense_1 (softmax)
+    pair/1               two inputs a, b [batch, 3] -> sum, product (not an image model)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import httpx
 import pytest
 
 from tests.e2e.live import RUNNING, LiveServer, live_server
-from tests.e2e.models import TORCH_MLP, tf2onnx_style_mlp, write_model, write_onnx
+from tests.e2e.models import TORCH_MLP, tf2onnx_style_mlp, two_input_model, write_model, write_onnx
 
 SEEDS = {1: 101, 2: 202}  # mnist version -> weight seed
 CORS_ORIGIN = "http://allowed.example"
@@ -33,6 +34,7 @@ def build_repository(root: Path) -> Path:
         write_model(root, "mnist", version, seed=seed)
     write_onnx(root, "torch_mlp", 1, TORCH_MLP)
     write_onnx(root, "tf_mlp", 1, tf2onnx_style_mlp())
+    write_onnx(root, "pair", 1, two_input_model())
     return root
 
 

@@ -108,3 +108,17 @@ def tf2onnx_style_mlp(seed: int = 5) -> onnx.ModelProto:
         producer_name="tf2onnx",
         producer_version="1.17.0",
     )
+
+
+def two_input_model() -> onnx.ModelProto:
+    """Two named inputs and two outputs, no batch-free dims: ``a``, ``b`` float32 [batch, 3] ->
+    ``sum`` = a + b and ``product`` = a * b, float32 [batch, 3]. For TF Serving's multi-input row
+    (list of objects) and columnar (object keyed by name) formats."""
+    nodes = [helper.make_node("Add", ["a", "b"], ["sum"]), helper.make_node("Mul", ["a", "b"], ["product"])]
+    graph = helper.make_graph(
+        nodes,
+        "pair",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 3]) for n in ("a", "b")],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 3]) for n in ("sum", "product")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)

@@ -119,3 +119,29 @@ def test_unknown_model_is_404_in_tf_servings_error_format(client: httpx.Client) 
         assert response.status_code == 404, response.url
         error = response.json()["error"]
         assert isinstance(error, str) and ("nope" in error or "9" in error)
+
+
+A = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+B = [[0.5, 0.5, 0.5], [2.0, -1.0, 0.0]]
+SUM = [[1.5, 2.5, 3.5], [6.0, 4.0, 6.0]]
+PRODUCT = [[0.5, 1.0, 1.5], [8.0, -5.0, 0.0]]
+
+
+def test_multi_input_row_format_is_a_list_of_objects(client: httpx.Client) -> None:
+    instances = [{"a": a, "b": b} for a, b in zip(A, B, strict=True)]
+    response = client.post("/v1/models/pair:predict", json={"instances": instances})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": [{"sum": s, "product": p} for s, p in zip(SUM, PRODUCT, strict=True)]}
+
+
+def test_multi_input_columnar_format_is_an_object_keyed_by_name(client: httpx.Client) -> None:
+    response = client.post("/v1/models/pair:predict", json={"inputs": {"a": A, "b": B}})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"outputs": {"sum": SUM, "product": PRODUCT}}
+
+
+def test_multi_input_missing_one_says_which(client: httpx.Client) -> None:
+    for body in ({"inputs": {"a": A}}, {"instances": [{"a": A[0]}]}):
+        response = client.post("/v1/models/pair:predict", json=body)
+        assert response.status_code == 400
+        assert "'b'" in response.json()["error"]

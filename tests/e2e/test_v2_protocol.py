@@ -221,3 +221,13 @@ def test_binary_request_with_bad_sizes_is_a_400_that_says_why(client: httpx.Clie
     )
     assert response.status_code == 400
     assert "needs" in response.json()["error"] and "[3, 28, 28]" in response.json()["error"]
+
+
+def test_two_inputs_in_any_order_and_one_requested_output(client: httpx.Client) -> None:
+    a = np.array([[1, 2, 3]], np.float32)
+    b = np.array([[4, 5, 6]], np.float32)
+    request = {"inputs": [v2_json_input("b", b), v2_json_input("a", a)], "outputs": [{"name": "product"}]}
+    body = client.post("/v2/models/pair/infer", json=request).json()
+    assert body["outputs"] == [{"name": "product", "datatype": "FP32", "shape": [1, 3], "data": [4.0, 10.0, 18.0]}]
+    missing = client.post("/v2/models/pair/infer", json={"inputs": [v2_json_input("a", a)]})
+    assert missing.status_code == 400 and "'b'" in missing.json()["error"]
