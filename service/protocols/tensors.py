@@ -57,7 +57,8 @@ def to_array(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     if raw.dtype.kind not in _NUMERIC[dtype.kind]:
         found = {"U": "strings", "S": "strings", "b": "true/false", "O": "null, nested objects or out-of-range numbers"}
         raise InvalidInputError(
-            f"{what} contains {found.get(raw.dtype.kind, raw.dtype.name)}: expected numbers convertible to {dtype.name}"
+            f"{what} contains {found.get(raw.dtype.kind, raw.dtype.name)}:"
+            f" expected finite numbers convertible to {dtype.name}"
         )
     with np.errstate(over="ignore"):  # a float too large for float32 becomes inf, refused below
         array = raw.astype(dtype, copy=False)
