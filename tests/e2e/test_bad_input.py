@@ -5,6 +5,7 @@ a 5xx, and the server stays ready."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,4 +251,16 @@ def test_bad_input_is_a_clear_4xx_and_the_server_stays_ready(client: httpx.Clien
     assert isinstance(message, str) and len(message) > 10
     missing = [w for w in case.words if w.lower() not in message.lower()]
     assert not missing, f"message {message!r} does not mention {missing}"
+    assert client.get("/v2/health/ready").status_code == 200
+
+
+def test_chunked_body_over_the_limit_is_413_too(client: httpx.Client) -> None:
+    # no Content-Length to check up front: the limit must hold while the body streams in
+    def chunks() -> Iterator[bytes]:
+        for _ in range(MAX_BODY_BYTES // 1_000_000 + 2):
+            yield b" " * 1_000_000
+
+    response = client.post(PREDICT, content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert str(MAX_BODY_BYTES) in response.json()["error"]
     assert client.get("/v2/health/ready").status_code == 200

@@ -131,3 +131,12 @@ def test_inference_routes_have_request_examples(client: httpx.Client) -> None:
         body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
         assert body.get("example") or body.get("examples") or body.get("schema", {}).get("examples"), path
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("given", ["x" * 5000, "a b<script>", "\u00e9t\u00e9"])
+def test_unusable_request_ids_are_replaced_not_echoed(client: httpx.Client, given: str) -> None:
+    # echoing an arbitrary header into responses and logs invites log forging and huge log lines
+    response = client.get("/v2/health/live", headers={"X-Request-ID": given.encode("utf-8")})
+    assert response.status_code == 200
+    rid = response.headers["x-request-id"]
+    assert rid != given and len(rid) <= 128

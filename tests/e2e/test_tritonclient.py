@@ -89,3 +89,18 @@ def test_errors_reach_the_client_as_exceptions_with_the_message(triton_client: t
         triton_client.infer("mnist", [bad])
     assert info.value.status() == "400"
     assert triton_client.is_server_ready()
+
+
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_compressed_request_is_decoded_or_refused_clearly(
+    triton_client: triton.InferenceServerClient, repository: Path, algorithm: str
+) -> None:
+    # tritonclient can compress request bodies (Content-Encoding); the service must either read them
+    # or say it does not, never report the compressed bytes as "malformed JSON"
+    x = images(2, seed=15)
+    try:
+        result = triton_client.infer("mnist", [_input(x, binary=True)], request_compression_algorithm=algorithm)
+    except InferenceServerException as e:
+        assert e.status() == "415" and "content-encoding" in str(e).lower(), str(e)
+    else:
+        np.testing.assert_array_equal(result.as_numpy("label"), reference(repository, "mnist", 2, x)["label"])
