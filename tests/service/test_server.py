@@ -1,0 +1,91 @@
+"""service.server: the worker rule, the CPU quota, the TCP_NODELAY listening socket and the
+settings hand-over to spawned workers. (Starting, two workers and SIGTERM draining are tested
+end to end in tests/e2e/test_server_process.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from service import server
+from service.config import Settings
+
+
+@pytest.mark.parametrize(
+    ("intra_op_threads", "cores", "workers"),
+    [(1, 1, 1), (1, 2, 1), (1, 3, 1), (1, 4, 2), (1, 8, 4), (3, 8, 2), (7, 8, 1), (0, 8, 1), (1, 64, 32)],
+)
+def test_workers_times_threads_plus_event_loops_never_exceed_the_cores(
+    intra_op_threads: int, cores: int, workers: int
+) -> None:
+    assert server.default_workers(intra_op_threads, cores=cores) == workers
+    threads = intra_op_threads or cores
+    assert workers == 1 or workers * (1 + threads) <= cores
+
+
+@pytest.mark.parametrize(
+    ("content", "quota"),
+    [("max 100000\n", None), ("200000 100000\n", 2), ("150000 100000\n", 2), ("50000 100000\n", 1), ("junk", None)],
+)
+def test_cgroup_cpu_quota_rounds_up_to_whole_cores(tmp_path: Path, content: str, quota: int | None) -> None:
+    path = tmp_path / "cpu.max"
+    path.write_text(content)
+    assert server._cgroup_cpu_quota(path) == quota
+
+
+def test_no_cgroup_file_means_no_quota(tmp_path: Path) -> None:
+    assert server._cgroup_cpu_quota(tmp_path / "missing") is None
+    assert 1 <= server.usable_cores() <= len(os.sched_getaffinity(0))
+
+
+def test_connections_accepted_by_the_plain_asyncio_loop_get_tcp_nodelay() -> None:
+    """The 44 ms delayed-ACK stall of several workers: asyncio sets TCP_NODELAY only on sockets whose
+    proto is IPPROTO_TCP, and uvicorn's own multi-worker socket has proto 0. Ours has it set."""
+
+    async def accepted_nodelay() -> int:
+        listener = server.bind_socket("127.0.0.1", 0)
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        srv = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        port = listener.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        value = await asyncio.wait_for(seen, 5)
+        writer.close()
+        srv.close()
+        await srv.wait_closed()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0  # asyncio.run: the default loop, not uvloop
+
+
+def test_a_port_in_use_is_a_startup_failure() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SystemExit) as exc:
+            server.bind_socket("127.0.0.1", taken.getsockname()[1])
+    assert exc.value.code == 3
+
+
+def test_spawned_workers_rebuild_the_exact_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(repository=tmp_path, port=1234, api_key="secret", cors_origins=["http://a"], batching=True)
+    monkeypatch.setenv(server.SETTINGS_ENV, settings.model_dump_json())
+    monkeypatch.setenv("SERVICE_PORT", "9999")  # the parent's settings win over the worker's environment
+    app = server.app_from_environment()
+    assert app.state.settings == settings
+
+
+def test_uvicorn_gets_the_fast_options() -> None:
+    config = server.uvicorn_config(Settings(request_timeout=10), "service.server:app_from_environment")
+    assert (config.loop, config.http, config.access_log) == ("uvloop", "httptools", False)
+    assert config.timeout_graceful_shutdown == 15
