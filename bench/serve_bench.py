@@ -73,7 +73,8 @@ def main() -> int:
                 run_wrk(run, duration=1.0)
             for _ in range(args.repeats):
                 for run in runs:
-                    results.setdefault(run.key, []).append(run_wrk(run, duration=args.duration))
+                    pid = targets[run.target].process.pid
+                    results.setdefault(run.key, []).append(run_wrk(run, duration=args.duration, server_pid=pid))
             workers = targets["service"].workers
     medians = {key: WrkResult.median(rs) for key, rs in results.items()}
     print_table(medians)

@@ -16,13 +16,13 @@ LABELS = {
 
 
 def print_table(results: dict[Key, WrkResult]) -> None:
-    print("\n| target | request | conns | req/s | images/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| target | request | conns | req/s | images/s | p50 ms | p99 ms | CPU us/req | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for (target, request, conns), r in results.items():
         images = f"{r.images_per_second:,.0f}" if r.rows > 1 else ""
         print(
             f"| {LABELS.get(target, target)} | {request} | {conns} | {r.rps:,.0f} | {images} "
-            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
+            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.cpu_us:,.0f} | {r.errors} |"
         )
 
 

@@ -23,8 +23,8 @@ from serving.payloads import Body, Payloads
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
-# The service exactly as `python -m service` runs it (service.server.serve), configured by env.
-SERVICE_LAUNCH = "from service.config import Settings; from service.server import serve; serve(Settings())"
+# The service as users run it: `python -m service`, configured by environment variables.
+SERVICE_LAUNCH = ["-m", "service"]  # the real CLI; every setting comes from SERVICE_* variables
 
 
 @dataclass
@@ -112,7 +112,7 @@ def start_targets(work: Path, model: Path) -> Iterator[dict[str, Target]]:
             ready_path="/health",
         ),
     }
-    launch = [sys.executable, "-c", SERVICE_LAUNCH]
+    launch = [sys.executable, *SERVICE_LAUNCH]
     variants = {
         "service": ({}, default_workers),
         "service-batching": ({"SERVICE_BATCHING": "true"}, default_workers),
