@@ -236,6 +236,30 @@ def test_chosen_image_file_is_classified_on_both_sides(tab: Tab, web_server: Liv
     _browser_input_matches_service_preprocessing(page)
 
 
+def test_dropped_image_file_is_classified_on_both_sides(tab: Tab, web_server: LiveServer, tmp_path: Path) -> None:
+    """Drag and drop: a real DataTransfer carrying the file, dropped on the drawing area."""
+    photo, label = _mnist_photo(tmp_path)
+    page = tab.page
+    _open(page, web_server)
+    data = base64.b64encode(photo.read_bytes()).decode()
+    transfer = page.evaluate_handle(
+        """(data) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "digit.jpg", { type: "image/jpeg" }));
+            return transfer;
+        }""",
+        data,
+    )
+    zone = page.get_by_test_id("drop-zone")
+    zone.dispatch_event("dragover", {"dataTransfer": transfer})
+    assert "dragging" in (zone.get_attribute("class") or "")
+    zone.dispatch_event("drop", {"dataTransfer": transfer})
+    shown = _wait_panels(page)
+    assert shown["rest"]["label"] == shown["browser"]["label"] == str(label), shown
+    assert "dragging" not in (zone.get_attribute("class") or "")
+
+
 def test_page_works_without_the_browser_runtime(
     tab: Tab, web_repository: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
