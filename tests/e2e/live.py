@@ -40,8 +40,10 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def log_tail(self, lines: int = 80) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
+    def log_tail(self, lines: int = 80, width: int = 600) -> str:
+        """The last ``lines`` lines of the log, each cut to ``width`` characters (tracebacks are long)."""
+        tail = self.log().splitlines()[-lines:]
+        return "\n".join(line if len(line) <= width else line[:width] + " [...]" for line in tail)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
