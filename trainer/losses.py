@@ -30,16 +30,18 @@ class SoftmaxCrossEntropy:
     def __init__(self) -> None:
         self._probs: np.ndarray | None = None
         self._y: np.ndarray | None = None
+        self._rows = np.arange(0)
 
     def forward(self, logits: np.ndarray, y: np.ndarray) -> float:
         if logits.ndim != 2 or y.shape != (logits.shape[0],):
             raise ValueError(f"logits must be [N, classes] and y [N], got {logits.shape} and {y.shape}")
         if self._probs is None or self._probs.shape != logits.shape or self._probs.dtype != logits.dtype:
             self._probs = np.empty_like(logits)
-        with np.errstate(over="ignore"):  # max - min beyond float range: -inf, whose exp is the right 0
-            p = np.subtract(logits, logits.max(axis=1, keepdims=True), out=self._probs)
-        rows = np.arange(len(y))
-        target = p[rows, y]  # shifted logit of the true class, <= 0
+            self._rows = np.arange(len(y))
+        # Logits spanning more than float32's range overflow to -inf here, whose exp is the right 0;
+        # silencing that warning costs an errstate per call, so the training loop does it once per epoch.
+        p = np.subtract(logits, logits.max(axis=1, keepdims=True), out=self._probs)
+        target = p[self._rows, y]  # shifted logit of the true class, <= 0
         np.exp(p, out=p)
         sums = p.sum(axis=1)
         p /= sums[:, None]
@@ -51,7 +53,7 @@ class SoftmaxCrossEntropy:
         if self._probs is None or self._y is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward called before forward")
         d = self._probs  # reuse the probabilities buffer: they are not needed after this
-        d[np.arange(len(self._y)), self._y] -= 1
+        d[self._rows, self._y] -= 1
         d *= 1.0 / len(self._y)
         self._y = None
         return d

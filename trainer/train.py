@@ -129,22 +129,27 @@ class Trainer:
     ) -> tuple[float, float]:
         """One pass over ``batches`` in the order of ``epoch``; returns (mean loss, accuracy)."""
         total_loss, correct, seen = 0.0, 0, 0
-        model, loss, optimizer = self.model, self.loss, self.optimizer
-        grads = {"all": model.flat_grads}
-        for xb, yb in batches.epoch(epoch_rng(self.config.seed, epoch)):
-            logits = model.forward(xb)
-            batch_loss = loss.forward(logits, yb)
-            if not np.isfinite(batch_loss):
-                raise FloatingPointError(f"loss became {batch_loss} in epoch {epoch}: lower the learning rate")
-            correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
-            model.backward(loss.backward())
-            optimizer.step(grads)
-            n = len(yb)
-            total_loss += batch_loss * n
-            seen += n
-            if on_batch is not None:
-                on_batch(total_loss / seen, correct / seen)
+        grads = {"all": self.model.flat_grads}
+        with np.errstate(over="ignore"):  # see SoftmaxCrossEntropy.forward; divergence is caught below
+            for xb, yb in batches.epoch(epoch_rng(self.config.seed, epoch)):
+                n, batch_loss, batch_correct = self._step(xb, yb, grads)
+                if not np.isfinite(batch_loss):
+                    raise FloatingPointError(f"loss became {batch_loss} in epoch {epoch}: lower the learning rate")
+                total_loss += batch_loss * n
+                correct += batch_correct
+                seen += n
+                if on_batch is not None:
+                    on_batch(total_loss / seen, correct / seen)
         return total_loss / seen, correct / seen
+
+    def _step(self, xb: np.ndarray, yb: np.ndarray, grads: dict[str, np.ndarray]) -> tuple[int, float, int]:
+        """Forward, loss, backward, update on one batch: (batch size, loss, correct predictions)."""
+        logits = self.model.forward(xb)
+        batch_loss = self.loss.forward(logits, yb)
+        correct = int(np.count_nonzero(logits.argmax(axis=1) == yb))
+        self.model.backward(self.loss.backward())
+        self.optimizer.step(grads)
+        return len(yb), batch_loss, correct
 
     def evaluate(self, x_raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """(mean cross-entropy, accuracy) on raw inputs."""

@@ -1,0 +1,163 @@
+"""Training speed and quality: our numpy trainer against PyTorch (CPU), epochs interleaved in one run.
+
+For the 784-256-128-10 ReLU MLP and the seed preset (784->10 with ReLU on the logits), both with
+batch 128 and Adam 1e-3 on the full MNIST training set, this prints the median epoch time of each,
+their ratio, and the test accuracy of each after the epochs run; then the peak memory (max RSS) of
+a full ``python -m trainer`` run in a subprocess.
+
+    .venv/bin/pip install torch==2.13.0    # bench-only (a CPU wheel); `make bench` does this
+    .venv/bin/python bench/train_bench.py  # about 1-2 minutes on 2 idle cores
+
+Both sides use the same thread count (``--threads``, default 2) and the same initialisation for
+the seed model (Glorot-uniform, zero bias: PyTorch's default init leaves more logits dead). Runs of
+the same job vary by up to 2x on a shared machine: compare the two columns of one run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from contracts import Architecture, LayerSpec, Preprocessing, TrainingConfig
+from trainer import MLP, load_mnist
+from trainer.batches import Batches
+from trainer.threads import blas_threads
+from trainer.train import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {
+    "mlp 784-256-128-10": ((256, "relu"), (128, "relu"), (10, "linear")),
+    "seed preset 784-10": ((10, "relu"),),
+}
+
+
+class Ours:
+    def __init__(self, layers: tuple[tuple[int, str], ...], x: np.ndarray, y: np.ndarray) -> None:
+        arch = Architecture(input_shape=(28, 28), layers=tuple(LayerSpec(units=u, activation=a) for u, a in layers))
+        init = "glorot" if len(layers) == 1 else "auto"
+        self.trainer = Trainer(MLP(arch, init=init), TrainingConfig(batch_size=128, lr=1e-3), Preprocessing())
+        self.batches = Batches(x, y, 128, Preprocessing())
+        self.epoch = 0
+
+    def train_epoch(self) -> None:
+        self.epoch += 1
+        self.trainer.train_epoch(self.batches, self.epoch)
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        return self.trainer.evaluate(x, y)[1]
+
+
+class Torch:
+    """The usual manual PyTorch loop: tensors in memory, a randperm per epoch, index each batch."""
+
+    def __init__(self, layers: tuple[tuple[int, str], ...], x: np.ndarray, y: np.ndarray, seed: int = 0) -> None:
+        import torch
+
+        torch.manual_seed(seed)
+        modules: list[torch.nn.Module] = [torch.nn.Flatten()]
+        fan_in = 784
+        for units, act in layers:
+            linear = torch.nn.Linear(fan_in, units)
+            if len(layers) == 1:  # the seed model: same init as ours (see the module docstring)
+                torch.nn.init.xavier_uniform_(linear.weight)
+                torch.nn.init.zeros_(linear.bias)
+            modules.append(linear)
+            if act == "relu":
+                modules.append(torch.nn.ReLU())
+            fan_in = units
+        self.torch = torch
+        self.model = torch.nn.Sequential(*modules)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.x = torch.from_numpy(x.astype(np.float32) / 255.0)
+        self.y = torch.from_numpy(y.astype(np.int64))
+        self.loss = torch.nn.CrossEntropyLoss()
+
+    def train_epoch(self) -> None:
+        torch, n = self.torch, len(self.y)
+        perm = torch.randperm(n)
+        self.model.train()
+        for i in range(0, n, 128):
+            idx = perm[i : i + 128]
+            self.opt.zero_grad(set_to_none=True)
+            loss = self.loss(self.model(self.x[idx]), self.y[idx])
+            loss.backward()
+            self.opt.step()
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        torch = self.torch
+        with torch.no_grad():
+            logits = self.model(torch.from_numpy(x.astype(np.float32) / 255.0))
+        return float((logits.argmax(1).numpy() == y).mean())
+
+
+def compare(name: str, layers: tuple[tuple[int, str], ...], epochs: int, threads: int) -> dict[str, float]:
+    train, test = load_mnist("train"), load_mnist("test")
+    ours, theirs = Ours(layers, train.x, train.y), Torch(layers, train.x, train.y)
+    times: dict[str, list[float]] = {"ours": [], "torch": []}
+    with blas_threads(threads):
+        for _ in range(epochs):
+            for label, runner in (("ours", ours), ("torch", theirs)):
+                start = time.perf_counter()
+                runner.train_epoch()
+                times[label].append(time.perf_counter() - start)
+        acc_ours, acc_torch = ours.accuracy(test.x, test.y), theirs.accuracy(test.x, test.y)
+    med_ours, med_torch = statistics.median(times["ours"]), statistics.median(times["torch"])
+    print(f"{name:<20} {med_ours:>9.3f} s {med_torch:>9.3f} s {med_ours / med_torch:>7.2f}x "
+          f"{acc_ours:>9.2%} {acc_torch:>9.2%}   ({epochs} epochs)", flush=True)  # fmt: skip
+    return {"ours_s": med_ours, "torch_s": med_torch, "ratio": med_ours / med_torch,
+            "ours_accuracy": acc_ours, "torch_accuracy": acc_torch, "epochs": epochs}  # fmt: skip
+
+
+_MEASURE = """
+import resource, sys
+from trainer.__main__ import main
+code = main(sys.argv[1:])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+sys.exit(code)
+"""
+
+
+def peak_memory_mib(threads: int) -> float:
+    """Max RSS of a full-MNIST trainer run (1 epoch: the peak is the data, not the epochs).
+
+    Measured inside the child: RUSAGE_CHILDREN would also count the pages the child shared with
+    this (torch-sized) process between fork and exec.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["--epochs", "1", "--quiet", "--threads", str(threads), "--out", str(Path(tmp) / "m")]
+        done = subprocess.run([sys.executable, "-c", _MEASURE, *args], check=True, cwd=ROOT, capture_output=True)
+    return int(done.stdout.split()[-1]) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per model and framework [10]")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS threads for numpy and torch [2]")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"numpy {np.__version__}, torch {torch.__version__}, {args.threads} threads, "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, {os.cpu_count()} cores")  # fmt: skip
+    print(f"{'model':<20} {'ours/epoch':>11} {'torch/epoch':>11} {'ratio':>8} {'ours acc':>9} {'torch acc':>9}")
+    results: dict[str, object] = {name: compare(name, layers, args.epochs, args.threads)
+                                  for name, layers in MODELS.items()}  # fmt: skip
+    peak = peak_memory_mib(args.threads)
+    print(f"peak memory of a full-MNIST training run (max RSS): {peak:.0f} MiB")
+    results["peak_rss_mib"] = peak
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
