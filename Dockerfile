@@ -68,6 +68,9 @@ COPY --from=deps /opt/venv /opt/venv
 COPY --from=web /ort-web /opt/onnxruntime-web
 COPY --from=project /opt/deploy-anywhere /opt/deploy-anywhere
 COPY docker/entrypoint.sh docker/healthcheck.py /usr/local/lib/deploy-anywhere/
+# ORT_DISABLE_TELEMETRY: onnxruntime 1.30 otherwise writes a telemetry device id and session files
+# (~/.cache/Microsoft, ./.ses, /tmp/mat-debug-*.log) and, on a read-only root, logs a non-JSON
+# warning for each session it creates.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -75,7 +78,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     SERVICE_PORT=8000 \
     SERVICE_REPOSITORY=/models \
     SERVICE_ORT_WEB_DIR=/opt/onnxruntime-web \
-    MPLCONFIGDIR=/tmp/matplotlib
+    MPLCONFIGDIR=/tmp/matplotlib \
+    ORT_DISABLE_TELEMETRY=1
 USER app
 WORKDIR /home/app
 # The model repository (<name>/<version>/model.onnx); /artifacts holds trained models between jobs.

@@ -82,6 +82,7 @@ def test_image_environment_configures_the_service_for_a_container() -> None:
     assert env["SERVICE_REPOSITORY"] == "/models"
     assert env["SERVICE_ORT_WEB_DIR"] == "/opt/onnxruntime-web"
     assert env["PYTHONUNBUFFERED"] == "1"  # logs reach `docker logs` at once
+    assert env["ORT_DISABLE_TELEMETRY"] == "1"  # no device-id files, no non-JSON warning on a read-only root
 
 
 def test_build_context_leaves_out_local_state() -> None:
