@@ -83,11 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.dataplane = dataplane
     install_error_handlers(app)
     _document_errors_as_400(app)
-    for router in (tfserving.inference, v2.inference, v2.router, tfserving.router, images.router, api.router):
+    for router in (tfserving.hot, v2.hot, v2.router, tfserving.router, images.router, api.router):
         app.include_router(router)
     app.include_router(monitoring.router)
     mount_ui(app, settings)
-    app.add_middleware(ServiceMiddleware, settings=settings, metrics=metrics)
+    app.add_middleware(ServiceMiddleware, settings=settings, metrics=metrics, dataplane=dataplane)
     if settings.cors_origins:  # outermost: preflights and 401s get CORS headers too
         app.add_middleware(
             CORSMiddleware,

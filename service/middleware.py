@@ -19,7 +19,9 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service import fastpath
 from service.config import Settings
+from service.dataplane import DataPlane
 from service.errors import PayloadTooLargeError
 from service.logs import request_id
 from service.metrics import Metrics
@@ -42,8 +44,9 @@ def protocol_of(path: str) -> str:
 
 
 class ServiceMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics, dataplane: DataPlane | None = None) -> None:
         self.app = app
+        self.dataplane = dataplane  # when given, the inference routes take the fast path
         self.max_body = settings.max_body_bytes
         self.api_key = settings.api_key.encode() if settings.api_key else None
         self.metrics = metrics
@@ -82,10 +85,14 @@ class ServiceMiddleware:
         start = time.perf_counter()
         try:
             refusal = self._refusal(scope["path"], length, auth)
+            body_receive = receive if length is not None else self._limited(receive)
+            fast = fastpath.match(scope) if self.dataplane is not None else None
             if refusal is not None:
                 await _send_error(send_with_id, *refusal)
+            elif fast is not None and self.dataplane is not None:
+                await fastpath.serve(self.dataplane, fast, scope, body_receive, send_with_id)
             else:
-                await self.app(scope, receive if length is not None else self._limited(receive), send_with_id)
+                await self.app(scope, body_receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
             protocol = protocol_of(scope["path"])

@@ -7,19 +7,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from service import openapi
+from service import inference, openapi
 from service.dataplane import parse_version
 from service.errors import ModelNotFoundError
-from service.images import preprocess_image
-from service.protocols import tfserving
-from service.protocols.tensors import check_json_content_type
+from service.inference import Call
 from service.registry import ModelVersion, State
 from service.routes.common import dataplane, json_response, label
 from service.runtime import TensorSpec
 
 router = APIRouter(tags=["TensorFlow Serving REST"])
 # the inference routes, included first: FastAPI matches routes in order and these are the hot path
-inference = APIRouter(tags=["TensorFlow Serving REST"])
+hot = APIRouter(tags=["TensorFlow Serving REST"])
 
 # numpy dtype name -> TensorFlow DataType enum name, as TF Serving prints metadata
 _TF_DTYPES = {
@@ -87,15 +85,11 @@ async def _metadata(request: Request, name: str, version: str | None) -> Respons
 
 
 async def _predict(request: Request, name: str, version: str | None) -> Response:
-    body = await request.body()
-    check_json_content_type(request.headers.get("content-type", ""))
-    plane = dataplane(request)
-    found = plane.resolve(name, version)
-    label(request, found)
-    with found.lease() as runtime:  # no await between resolve and lease: draining sees this request
-        parsed = tfserving.decode(body, runtime, plane.settings.max_batch_size, preprocess_image)
-        results = await plane.infer(found, runtime, parsed.feeds, [])
-    return Response(tfserving.encode(parsed, results), media_type="application/json")
+    call = Call(
+        name, version, await request.body(), request.headers.get("content-type", ""), None, request.scope.get("service")
+    )
+    answer = await inference.predict(dataplane(request), call)
+    return Response(answer.body, media_type=answer.media_type, headers=answer.headers)
 
 
 _STATUS: dict[str, Any] = {
@@ -151,12 +145,12 @@ async def version_metadata(request: Request, name: str, version: str) -> Respons
     return await _metadata(request, name, version)
 
 
-@inference.post("/v1/models/{name}:predict", **openapi.with_path_params(_PREDICT, "name"))
+@hot.post("/v1/models/{name}:predict", **openapi.with_path_params(_PREDICT, "name"))
 async def predict(request: Request) -> Response:
     return await _predict(request, request.path_params["name"], None)
 
 
-@inference.post("/v1/models/{name}/versions/{version}:predict", **openapi.with_path_params(_PREDICT, "name", "version"))
+@hot.post("/v1/models/{name}/versions/{version}:predict", **openapi.with_path_params(_PREDICT, "name", "version"))
 async def version_predict(request: Request) -> Response:
     params = request.path_params
     return await _predict(request, params["name"], params["version"])

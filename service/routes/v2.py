@@ -9,16 +9,16 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from contracts import PRODUCER_NAME, PRODUCER_VERSION
-from service import openapi
+from service import inference, openapi
 from service.errors import ModelNotReadyError
-from service.protocols import binary, v2
-from service.protocols.tensors import check_json_content_type
+from service.inference import Call
+from service.protocols import binary
 from service.registry import State
 from service.routes.common import dataplane, json_response, label
 
 router = APIRouter(tags=["Open Inference Protocol (V2)"])
 # the inference routes, included first: FastAPI matches routes in order and these are the hot path
-inference = APIRouter(tags=["Open Inference Protocol (V2)"])
+hot = APIRouter(tags=["Open Inference Protocol (V2)"])
 EXTENSIONS = [binary.EXTENSION]
 
 
@@ -88,19 +88,17 @@ async def _model_ready(request: Request, name: str, version: str | None) -> Resp
 
 
 async def _infer(request: Request, name: str, version: str | None) -> Response:
-    body = await request.body()
-    header_length = request.headers.get(binary.HEADER_LENGTH)
-    if header_length is None:
-        check_json_content_type(request.headers.get("content-type", ""))
-    plane = dataplane(request)
-    found = plane.resolve(name, version)
-    label(request, found)
-    with found.lease() as runtime:  # no await between resolve and lease: draining sees this request
-        parsed = v2.decode(body, header_length, runtime, plane.settings.max_batch_size)
-        results = await plane.infer(found, runtime, parsed.feeds, parsed.outputs)
-        content, headers = v2.encode(parsed, runtime, found.name, found.version, results)
-    media_type = headers.pop("content-type", "application/json")
-    return Response(content, media_type=media_type, headers=headers)
+    headers = request.headers
+    call = Call(
+        name,
+        version,
+        await request.body(),
+        headers.get("content-type", ""),
+        headers.get(binary.HEADER_LENGTH),
+        request.scope.get("service"),
+    )
+    answer = await inference.infer(dataplane(request), call)
+    return Response(answer.body, media_type=answer.media_type, headers=answer.headers)
 
 
 _META: dict[str, Any] = {"summary": "Model metadata: inputs and outputs with datatype and shape (-1: variable)"}
@@ -144,12 +142,12 @@ async def version_ready(request: Request, name: str, version: str) -> Response:
     return await _model_ready(request, name, version)
 
 
-@inference.post("/v2/models/{name}/infer", **openapi.with_path_params(_INFER, "name"))
+@hot.post("/v2/models/{name}/infer", **openapi.with_path_params(_INFER, "name"))
 async def infer(request: Request) -> Response:
     return await _infer(request, request.path_params["name"], None)
 
 
-@inference.post("/v2/models/{name}/versions/{version}/infer", **openapi.with_path_params(_INFER, "name", "version"))
+@hot.post("/v2/models/{name}/versions/{version}/infer", **openapi.with_path_params(_INFER, "name", "version"))
 async def version_infer(request: Request) -> Response:
     params = request.path_params
     return await _infer(request, params["name"], params["version"])
