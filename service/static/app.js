@@ -121,7 +121,10 @@ function session() {
   if (state.sessionKey !== key) {
     state.sessionKey = key;
     panels.setStatus("browser", "Loading onnxruntime-web and the model…");
-    state.session = service.modelFile(state.model.name, state.version, "model.onnx").then(async (bytes) => {
+    const { name } = state.model, version = state.version;
+    // The runtime first: without it there is no point downloading the model (again).
+    state.session = loadRuntime().then(async () => {
+      const bytes = await service.modelFile(name, version, "model.onnx");
       const created = await createSession(bytes);
       if (state.sessionKey === key) panels.setStatus("browser", `Model loaded in the browser (${(bytes.length / 1024).toFixed(0)} KiB).`);
       return created;
