@@ -234,6 +234,15 @@ CASES: dict[str, Bad] = {
         ("top_k",),
         kwargs={"params": {"top_k": 0}, "files": {"file": ("d.png", digit_picture(), "image/png")}},
     ),
+    "image-to-a-non-image-model": Bad(
+        "POST", "/v1/models/pair/image", ("image",), kwargs={"files": {"file": ("d.png", digit_picture(), "image/png")}}
+    ),
+    "tf-b64-to-a-non-image-model": Bad(
+        "POST",
+        "/v1/models/pair:predict",
+        ("input", "expected"),
+        kwargs={"json": {"instances": [{"b64": base64.b64encode(digit_picture()).decode()}]}},
+    ),
     "image-unknown-model": Bad(
         "POST", "/v1/models/nope/image", ("nope",), (404,), {"files": {"file": ("d.png", digit_picture(), "image/png")}}
     ),

@@ -145,6 +145,13 @@ def test_versions_added_broken_and_removed_under_load(hot: tuple[LiveServer, Tra
     assert traffic.served_after(mark) == {2}
     assert httpx.get(server.url + "/v2/health/ready").status_code == 200
     assert "version rejected" in server.log()
+    api = httpx.get(server.url + "/api/models").json()["models"]
+    (hot_api,) = [m for m in api if m["name"] == "hot"]
+    assert hot_api["default_version"] in (2, "2")
+    (v3,) = [v for v in hot_api["versions"] if str(v["version"]) == "3"]
+    assert v3["error"] and v3["state"] != "AVAILABLE"
+    metrics = httpx.get(server.url + "/metrics").text
+    assert 'service_model_load_failures_total{model="hot",version="3"} 1.0' in metrics
 
     # 3. removing the default version drains it; version 1 takes over
     gone = repo / "hot" / ".2.removed"

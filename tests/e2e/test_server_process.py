@@ -205,10 +205,14 @@ def test_live_at_once_ready_only_when_every_model_is_loaded(tmp_path: Path) -> N
         heavy_ready = httpx.get(server.url + "/v2/models/heavy/ready")
         assert 400 <= ready.status_code < 500, f"ready answered {ready.status_code} while 'heavy' was loading"
         assert 400 <= heavy_ready.status_code < 500, heavy_ready.status_code
+        request = {"inputs": [v2_json_input("x", np.full((1, 784), 7, np.float32))]}
+        early = httpx.post(server.url + "/v2/models/heavy/infer", json=request)
+        assert early.status_code == 503 and "heavy" in early.json()["error"], early.text
+        status = httpx.get(server.url + "/v1/models/heavy").json()["model_version_status"]
+        assert [s["state"] for s in status] == ["LOADING"], status
         server.wait_until(
             lambda: httpx.get(server.url + "/v2/health/ready").status_code == 200, timeout=30, what="readiness"
         )
         assert httpx.get(server.url + "/v2/models/heavy/ready").status_code == 200
-        request = {"inputs": [v2_json_input("x", np.full((1, 784), 7, np.float32))]}
         body = httpx.post(server.url + "/v2/models/heavy/infer", json=request).json()
         assert body["outputs"][0]["data"] == [7.0] * 784
