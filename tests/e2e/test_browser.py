@@ -304,17 +304,33 @@ def _topk(page: Page, panel: str) -> list[tuple[str, float]]:
     return [(str(label), float(percent)) for label, percent in rows]
 
 
+def _takes_images(input_shape: list[int]) -> bool:
+    """The page's rule: [H, W] (ignoring 1s), or a flat square [H * W] such as torch's [784]."""
+    dims = [d for d in input_shape if d != 1]
+    return len(dims) == 2 or (len(input_shape) == 1 and math.isqrt(input_shape[0]) ** 2 == input_shape[0])
+
+
 def test_every_model_of_the_shared_repository_agrees_across_panels(tab: Tab, server: LiveServer) -> None:
-    """Ours and foreign models (torch.onnx.export: [batch, 784] in, logits out; tf2onnx-style) alike."""
+    """Ours and foreign models (torch.onnx.export: [batch, 784] in, logits out; tf2onnx-style) alike;
+    a model that takes no image gets a clear error on both sides."""
+    with server.client() as client:
+        listed = client.get("/api/models").json()["models"]
+    # The page offers the models that have a version to serve.
+    models = {m["name"]: m for m in listed if any(v["state"] == "AVAILABLE" for v in m["versions"])}
+    assert {"mnist", "torch_mlp", "tf_mlp"} <= set(models)
     page = tab.page
     _open(page, server)
-    names = page.eval_on_selector_all("[data-testid=model-select] option", "options => options.map(o => o.value)")
-    assert {"mnist", "torch_mlp", "tf_mlp"} <= set(names)
-    for name in names:
+    offered = page.eval_on_selector_all("[data-testid=model-select] option", "options => options.map(o => o.value)")
+    assert set(offered) == set(models)
+    for name, model in models.items():
         page.get_by_test_id("model-select").select_option(name)
         page.get_by_test_id("clear-button").click()
         _draw(page, DIGITS[7])
         shown = _wait_panels(page)
+        if not _takes_images(model["input_shape"]):
+            assert shown["rest"]["state"] == shown["browser"]["state"] == "error", (name, shown)
+            assert "not an image" in shown["browser"]["status"], (name, shown)
+            continue
         assert shown["rest"]["state"] == shown["browser"]["state"] == "done", (name, shown)
         assert shown["rest"]["label"] == shown["browser"]["label"], (name, shown)
         rest, browser = _topk(page, "rest"), _topk(page, "browser")
