@@ -76,7 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await dataplane.close()
             await registry.close()
 
-    app = FastAPI(title="deploy-anywhere service", version=PRODUCER_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="deploy-anywhere service",
+        version=PRODUCER_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # FastAPI's OpenTelemetry hook checks providers on every request; we export Prometheus metrics
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = registry
