@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import time
+import zlib
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service import fastpath
 from service.config import Settings
 from service.dataplane import DataPlane
-from service.errors import PayloadTooLargeError
+from service.errors import InvalidInputError, PayloadTooLargeError
 from service.logs import request_id
 from service.metrics import Metrics
 
@@ -61,7 +62,7 @@ class ServiceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid, length, auth = b"", None, b""
+        rid, length, auth, encoding = b"", None, b"", b""
         for key, value in scope["headers"]:
             if key == b"x-request-id":
                 rid = value
@@ -69,6 +70,8 @@ class ServiceMiddleware:
                 length = value
             elif key == b"authorization":
                 auth = value
+            elif key == b"content-encoding":
+                encoding = value.strip().lower()
         rid_text = rid.decode("latin-1") if rid and _REQUEST_ID.match(rid) else self._new_id()
         token = request_id.set(rid_text)
         labels = scope["service"] = {"model": "", "version": ""}
@@ -84,8 +87,10 @@ class ServiceMiddleware:
 
         start = time.perf_counter()
         try:
-            refusal = self._refusal(scope["path"], length, auth)
+            refusal = self._refusal(scope["path"], length, auth) or _encoding_refusal(encoding)
             body_receive = receive if length is not None else self._limited(receive)
+            if encoding in _ENCODINGS:
+                body_receive = self._decompressed(body_receive, _ENCODINGS[encoding])
             fast = fastpath.match(scope) if self.dataplane is not None else None
             if refusal is not None:
                 await _send_error(send_with_id, *refusal)
@@ -133,6 +138,47 @@ class ServiceMiddleware:
             return message
 
         return receive_limited
+
+    def _decompressed(self, receive: Receive, wbits: int) -> Receive:
+        """A gzip or deflate body (tritonclient's request_compression_algorithm), inflated at most to
+        ``max_body_bytes`` so a small compressed body cannot expand into a huge one."""
+        done = False
+
+        async def receive_inflated() -> Message:
+            nonlocal done
+            if done:
+                return await receive()
+            inflater, parts, size = zlib.decompressobj(wbits), [], 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return message
+                try:
+                    part = inflater.decompress(message.get("body", b""), self.max_body + 1 - size)
+                except zlib.error as e:
+                    raise InvalidInputError(
+                        f"the compressed body is corrupt ({e}): expected valid gzip or deflate data"
+                    ) from None
+                size += len(part)
+                if size > self.max_body or inflater.unconsumed_tail:
+                    raise PayloadTooLargeError(_too_large(self.max_body) + " (after decompression)")
+                parts.append(part)
+                if not message.get("more_body", False):
+                    done = True
+                    return {"type": "http.request", "body": b"".join(parts), "more_body": False}
+
+        return receive_inflated
+
+
+# Content-Encoding -> zlib wbits: gzip framing, or HTTP "deflate" (the zlib format)
+_ENCODINGS = {b"gzip": 31, b"x-gzip": 31, b"deflate": 15}
+
+
+def _encoding_refusal(encoding: bytes) -> tuple[int, str, dict[str, str]] | None:
+    if not encoding or encoding == b"identity" or encoding in _ENCODINGS:
+        return None
+    name = encoding.decode("latin-1")
+    return 415, f"Content-Encoding {name!r} is not supported: send the body as gzip, deflate or uncompressed", {}
 
 
 def _too_large(limit: int) -> str:

@@ -124,3 +124,23 @@ def test_batching_on_answers_the_same(make_client: Client) -> None:
     plain = make_client().post("/v1/models/mnist:predict", json={"instances": [IMAGE]}).json()
     batched = make_client(batching=True).post("/v1/models/mnist:predict", content=orjson.dumps({"instances": [IMAGE]}))
     assert batched.status_code == 200 and batched.json() == plain
+
+
+def test_gzip_and_deflate_bodies_are_inflated_within_the_body_limit(make_client: Client) -> None:
+    import gzip
+    import zlib
+
+    client = make_client(max_body_bytes=20_000)
+    body = orjson.dumps(PREDICT)
+    plain = client.post("/v1/models/mnist:predict", content=body).json()
+    for data, encoding in ((gzip.compress(body), "gzip"), (zlib.compress(body), "deflate")):
+        r = client.post("/v1/models/mnist:predict", content=data, headers={"content-encoding": encoding})
+        assert r.status_code == 200 and r.json() == plain, encoding
+    bomb = gzip.compress(b'{"instances": [' + b"0," * 50_000 + b"0]}")
+    assert len(bomb) < 20_000
+    r = client.post("/v2/models/mnist/infer", content=bomb, headers={"content-encoding": "gzip"})
+    assert r.status_code == 413 and "after decompression" in r.json()["error"]
+    corrupt = client.post("/v1/models/mnist:predict", content=b"not gzip", headers={"content-encoding": "gzip"})
+    assert corrupt.status_code == 400 and "compressed body is corrupt" in corrupt.json()["error"]
+    brotli = client.post("/v1/models/mnist:predict", content=body, headers={"content-encoding": "br"})
+    assert brotli.status_code == 415 and "Content-Encoding 'br' is not supported" in brotli.json()["error"]
