@@ -82,6 +82,10 @@ CASES: dict[str, Bad] = {
     "tf-ragged": Bad("POST", PREDICT, ("equal-length",), kwargs={"json": {"instances": [ONE[0], ONE[0][:5]]}}),
     "tf-strings": Bad("POST", PREDICT, ("number",), kwargs={"json": {"instances": [[["a"] * 28] * 28]}}),
     "tf-numeric-strings": Bad("POST", PREDICT, ("number",), kwargs={"json": {"instances": [[["1"] * 28] * 28]}}),
+    "tf-booleans": Bad("POST", PREDICT, ("number",), kwargs={"json": {"instances": [[[True] * 28] * 28]}}),
+    "tf-instance-object-with-the-wrong-key": Bad(
+        "POST", PREDICT, ("images",), kwargs={"json": {"instances": [{"pixels": ONE[0]}]}}
+    ),
     "tf-null": Bad("POST", PREDICT, ("finite",), kwargs={"json": {"instances": [[[None] * 28] * 28]}}),
     "tf-nan": Bad("POST", PREDICT, ("nan",), kwargs=_raw(_with_token("NaN"))),
     "tf-infinity": Bad("POST", PREDICT, ("infinity",), kwargs=_raw(_with_token("-Infinity"))),
@@ -169,6 +173,24 @@ CASES: dict[str, Bad] = {
         INFER,
         ("number",),
         kwargs=_infer({"name": "images", "shape": [1, 28, 28], "datatype": "FP32", "data": ["1"] * 784}),
+    ),
+    "v2-booleans": Bad(
+        "POST",
+        INFER,
+        ("number",),
+        kwargs=_infer({"name": "images", "shape": [1, 28, 28], "datatype": "FP32", "data": [True] * 784}),
+    ),
+    "v2-int8-out-of-range": Bad(
+        "POST",
+        INFER,
+        ("INT8",),
+        kwargs=_infer({"name": "images", "shape": [1, 28, 28], "datatype": "INT8", "data": [300] * 784}),
+    ),
+    "v2-ragged-nested-data": Bad(
+        "POST",
+        INFER,
+        ("equal-length",),
+        kwargs=_infer({"name": "images", "shape": [2, 28, 28], "datatype": "FP32", "data": [ONE[0], ONE[0][:3]]}),
     ),
     "v2-nan-json": Bad(
         "POST",
