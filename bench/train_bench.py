@@ -41,10 +41,11 @@ MODELS = {
 
 
 class Ours:
-    def __init__(self, layers: tuple[tuple[int, str], ...], x: np.ndarray, y: np.ndarray) -> None:
+    def __init__(self, layers: tuple[tuple[int, str], ...], x: np.ndarray, y: np.ndarray, threads: int) -> None:
         arch = Architecture(input_shape=(28, 28), layers=tuple(LayerSpec(units=u, activation=a) for u, a in layers))
         init = "glorot" if len(layers) == 1 else "auto"
-        self.trainer = Trainer(MLP(arch, init=init), TrainingConfig(batch_size=128, lr=1e-3), Preprocessing())
+        config = TrainingConfig(batch_size=128, lr=1e-3)
+        self.trainer = Trainer(MLP(arch, init=init), config, Preprocessing(), threads=threads)
         self.batches = Batches(x, y, 128, Preprocessing())
         self.epoch = 0
 
@@ -101,7 +102,7 @@ class Torch:
 
 def compare(name: str, layers: tuple[tuple[int, str], ...], epochs: int, threads: int) -> dict[str, float]:
     train, test = load_mnist("train"), load_mnist("test")
-    ours, theirs = Ours(layers, train.x, train.y), Torch(layers, train.x, train.y)
+    ours, theirs = Ours(layers, train.x, train.y, threads), Torch(layers, train.x, train.y)
     times: dict[str, list[float]] = {"ours": [], "torch": []}
     with blas_threads(threads):
         for _ in range(epochs):

@@ -157,7 +157,8 @@ def _training_options(g: argparse._ArgumentGroup) -> None:
         "--threads",
         type=positive_int,
         metavar="N",
-        help="BLAS threads for the matrix products; 1 is faster when other jobs share the cores [all cores]",
+        help="BLAS threads for the matrix products [1]; more is faster on idle cores, far slower on busy ones, "
+        "and weights are bit-identical only for the same seed and thread count",
     )
     g.add_argument(
         "--resume",

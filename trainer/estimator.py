@@ -28,8 +28,7 @@ from trainer.losses import softmax
 from trainer.model import MLP, preprocess
 from trainer.spec import architecture_for, hyperparameters, preprocessing_for
 from trainer.state import OPTIMIZER_NPZ, load_optimizer_state, optimizer_state_bytes
-from trainer.threads import blas_threads
-from trainer.train import EpochCallback, Trainer, split_validation
+from trainer.train import EpochCallback, Trainer, evaluate, split_validation
 
 _PREDICT_CHUNK = 4096  # bounds the memory of predict on large inputs
 
@@ -62,7 +61,7 @@ class MLPClassifier:
         val_split: float = 0.1,
         patience: int | None = None,
         init: str = "auto",
-        threads: int | None = None,
+        threads: int | None = 1,
         verbose: bool = False,
     ) -> None:
         self.hidden = hidden
@@ -105,9 +104,8 @@ class MLPClassifier:
             model, prep, history, state = MLP(arch, init=self.init, seed=self.seed), preprocessing_for(data.x), (), None
         train, val = split_validation(data, config.val_split, config.seed)
         trainer = Trainer(model, config, prep, history=history, optimizer_state=state, progress=self.verbose,
-                          callbacks=callbacks)  # fmt: skip
-        with blas_threads(self.threads):
-            result = trainer.fit(train, val)
+                          callbacks=callbacks, threads=self.threads)  # fmt: skip
+        result = trainer.fit(train, val)
         self.model_, self.history_, self.optimizer_state_ = model, result.history, trainer.optimizer.state_dict()
         self.stopped_early_ = result.stopped_early
         dataset = DatasetInfo(name=data.name, sha256=data.fingerprint(), num_train=len(train),
@@ -160,8 +158,7 @@ class MLPClassifier:
         x_raw, y = self._check_input(x_raw, spec), np.asarray(y, dtype=np.int64)
         if len(y) != len(x_raw) or len(y) == 0:
             raise ValueError(f"{len(x_raw)} inputs but {len(y)} labels (expected one label per input, at least one)")
-        config = spec.training.model_copy(update={"epochs": 1})
-        loss, accuracy = Trainer(model, config, spec.preprocessing).evaluate(x_raw, y)
+        loss, accuracy = evaluate(model, spec.preprocessing, x_raw, y)
         return {"loss": loss, "accuracy": accuracy}
 
     # -- persistence -----------------------------------------------------------------------

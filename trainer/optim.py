@@ -2,64 +2,94 @@
 
 An optimizer is built on a dict of parameter arrays and updates them in place from a dict of
 gradient arrays with the same names: ``opt.step(grads)``. The update is fused and allocation-free:
-each rule is a few in-place numpy passes over each array, with one scratch buffer per array.
+each rule is a few in-place numpy passes over each array, with two scratch buffers per array.
 Pass ``{"all": model.flat_params}`` / ``{"all": model.flat_grads}`` to update a whole ``MLP`` in
-one go (the same math as per tensor, with far fewer numpy calls).
+one go (the same math as per tensor, with far fewer numpy calls). With ``workers > 1`` large
+arrays are cut into that many contiguous chunks updated in parallel threads (numpy releases the
+GIL inside its loops); the arithmetic per element is unchanged, so results are identical.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
+PARALLEL_MIN_SIZE = 1 << 16  # below this, handing work to a thread costs more than it saves
+
+Arrays = tuple[np.ndarray, ...]
 
 
 class Optimizer:
-    """Owns the loop over parameters and the validation of hyper-parameters; subclasses own the math."""
+    """Owns the loop over parameters, chunking and validation; subclasses own the per-element math.
 
-    def __init__(self, params: Mapping[str, np.ndarray], lr: float, weight_decay: float = 0.0) -> None:
+    A subclass names its per-parameter state arrays in ``state_names`` and implements
+    ``_update(p, g, tmp, state)`` on (chunks of) arrays, reading step-wide scalars from ``self``.
+    """
+
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Mapping[str, np.ndarray], lr: float, weight_decay: float = 0.0,
+                 workers: int = 1) -> None:  # fmt: skip
         if not lr > 0:
             raise ValueError(f"learning rate must be > 0, got {lr}")
         if not weight_decay >= 0:
             raise ValueError(f"weight decay must be >= 0, got {weight_decay}")
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         self.params, self.lr, self.weight_decay, self.t = dict(params), lr, weight_decay, 0
-        self._scratch = {k: np.empty_like(p) for k, p in self.params.items()}
+        self.state = {k: {s: np.zeros_like(p) for s in self.state_names} for k, p in self.params.items()}
+        self._scratch = {k: (np.empty_like(p), np.empty_like(p)) for k, p in self.params.items()}
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(workers - 1) if workers > 1 else None
 
     def step(self, grads: Mapping[str, np.ndarray]) -> None:
         """Update every parameter in place (the same array objects) from ``grads`` (left unchanged)."""
         self.t += 1
+        self._prepare_step()
         for name, p in self.params.items():
-            g, tmp = grads[name], self._scratch[name]
-            if self.weight_decay:
-                np.multiply(p, self.weight_decay, out=tmp)
-                tmp += g
-                g = tmp
-                tmp = self._scratch2(name)
-            self._update(name, p, g, tmp)
+            arrays = (p, grads[name], *self._scratch[name], *self.state[name].values())
+            if self._pool is None or p.size < PARALLEL_MIN_SIZE:
+                self._apply(arrays)
+                continue
+            chunks = list(zip(*(np.array_split(a.reshape(-1), self.workers) for a in arrays), strict=True))
+            futures = [self._pool.submit(self._apply, chunk) for chunk in chunks[1:]]
+            self._apply(chunks[0])
+            for f in futures:
+                f.result()
 
-    def _scratch2(self, name: str) -> np.ndarray:
-        key = f"{name}\0wd"
-        if key not in self._scratch:
-            self._scratch[key] = np.empty_like(self.params[name])
-        return self._scratch[key]
+    def _apply(self, arrays: Arrays) -> None:
+        p, g, tmp, tmp2, *state = arrays
+        if self.weight_decay:
+            np.multiply(p, self.weight_decay, out=tmp2)
+            tmp2 += g
+            g = tmp2
+        self._update(p, g, tmp, tuple(state))
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+    def _prepare_step(self) -> None:
+        """Compute step-wide scalars (e.g. bias corrections) once, before the per-array updates."""
+
+    def _update(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, state: Arrays) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Step count and per-parameter state, to save beside an artifact for ``--resume``."""
-        return {"t": np.array(self.t, dtype=np.int64)}
+        """Step count and per-parameter state (``<state>/<param>``), saved beside an artifact for ``--resume``."""
+        arrays = {f"{s}/{k}": a for k, named in self.state.items() for s, a in named.items()}
+        return {"t": np.array(self.t, dtype=np.int64), **arrays}
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
         self.t = int(state["t"])
+        for k, named in self.state.items():
+            for s, a in named.items():
+                a[...] = state[f"{s}/{k}"]
 
 
 class SGD(Optimizer):
     """``p -= lr * g``."""
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+    def _update(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, state: Arrays) -> None:
         np.multiply(g, self.lr, out=tmp)
         p -= tmp
 
@@ -67,28 +97,21 @@ class SGD(Optimizer):
 class Momentum(Optimizer):
     """Heavy-ball momentum as in PyTorch: ``b = momentum * b + g; p -= lr * b``."""
 
+    state_names = ("velocity",)
+
     def __init__(self, params: Mapping[str, np.ndarray], lr: float, momentum: float = 0.9,
-                 weight_decay: float = 0.0) -> None:  # fmt: skip
-        super().__init__(params, lr, weight_decay)
+                 weight_decay: float = 0.0, workers: int = 1) -> None:  # fmt: skip
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        super().__init__(params, lr, weight_decay, workers)
         self.momentum = momentum
-        self.velocity = {k: np.zeros_like(p) for k, p in self.params.items()}
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
-        b = self.velocity[name]
+    def _update(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, state: Arrays) -> None:
+        (b,) = state
         b *= self.momentum
         b += g
         np.multiply(b, self.lr, out=tmp)
         p -= tmp
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {**super().state_dict(), **{f"velocity/{k}": v for k, v in self.velocity.items()}}
-
-    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        super().load_state_dict(state)
-        for k, v in self.velocity.items():
-            v[...] = state[f"velocity/{k}"]
 
 
 class Adam(Optimizer):
@@ -99,20 +122,26 @@ class Adam(Optimizer):
     ``eps_t = eps * sqrt(1 - b2^t)``, algebraically the paper's (and PyTorch's) update.
     """
 
+    state_names = ("m", "v")
+
     def __init__(self, params: Mapping[str, np.ndarray], lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:  # fmt: skip
-        super().__init__(params, lr, weight_decay)
+                 eps: float = 1e-8, weight_decay: float = 0.0, workers: int = 1) -> None:  # fmt: skip
         for label, beta in (("b1", b1), ("b2", b2)):
             if not 0 <= beta < 1:
                 raise ValueError(f"{label} must be in [0, 1), got {beta}")
         if not eps > 0:
             raise ValueError(f"eps must be > 0, got {eps}")
+        super().__init__(params, lr, weight_decay, workers)
         self.b1, self.b2, self.eps = b1, b2, eps
-        self.m = {k: np.zeros_like(p) for k, p in self.params.items()}
-        self.v = {k: np.zeros_like(p) for k, p in self.params.items()}
+        self._lr_t = self._eps_t = 0.0
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
-        m, v = self.m[name], self.v[name]
+    def _prepare_step(self) -> None:
+        correction = np.sqrt(1 - self.b2**self.t)
+        self._lr_t = self.lr * correction / (1 - self.b1**self.t)
+        self._eps_t = self.eps * correction
+
+    def _update(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, state: Arrays) -> None:
+        m, v = state
         m -= g  # m = b1 * m + (1 - b1) * g  ==  b1 * (m - g) + g, without a temporary
         m *= self.b1
         m += g
@@ -120,32 +149,20 @@ class Adam(Optimizer):
         v -= tmp
         v *= self.b2
         v += tmp
-        correction = np.sqrt(1 - self.b2**self.t)
-        lr_t = self.lr * correction / (1 - self.b1**self.t)
         np.sqrt(v, out=tmp)
-        tmp += self.eps * correction
+        tmp += self._eps_t
         np.divide(m, tmp, out=tmp)
-        tmp *= lr_t
+        tmp *= self._lr_t
         p -= tmp
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        moments = {f"m/{k}": a for k, a in self.m.items()} | {f"v/{k}": a for k, a in self.v.items()}
-        return {**super().state_dict(), **moments}
-
-    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        super().load_state_dict(state)
-        for k in self.m:
-            self.m[k][...] = state[f"m/{k}"]
-            self.v[k][...] = state[f"v/{k}"]
 
 
 def make_optimizer(name: str, params: Mapping[str, np.ndarray], *, lr: float, weight_decay: float = 0.0,
-                   momentum: float = 0.9) -> Optimizer:  # fmt: skip
+                   momentum: float = 0.9, workers: int = 1) -> Optimizer:  # fmt: skip
     """Build an optimizer by its CLI/contract name."""
     if name == "adam":
-        return Adam(params, lr=lr, weight_decay=weight_decay)
+        return Adam(params, lr=lr, weight_decay=weight_decay, workers=workers)
     if name == "momentum":
-        return Momentum(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return Momentum(params, lr=lr, momentum=momentum, weight_decay=weight_decay, workers=workers)
     if name == "sgd":
-        return SGD(params, lr=lr, weight_decay=weight_decay)
+        return SGD(params, lr=lr, weight_decay=weight_decay, workers=workers)
     raise ValueError(f"unknown optimizer {name!r} (expected one of {OPTIMIZERS})")

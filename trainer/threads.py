@@ -2,8 +2,10 @@
 
 numpy's OpenBLAS splits each matrix product over all cores. On a machine whose cores are busy
 with other work, its threads wait for each other and a training run became 20x slower here
-(13.3 s against 0.58 s with one thread); one thread is also faster for small layers. Training
-therefore takes an explicit thread count; ``None`` leaves the BLAS default (all cores).
+(13.3 s against 0.58 s with one thread). The thread count also changes the summation order of
+the products, so bit-identical weights need the same count, not one that depends on the load.
+Training therefore takes an explicit thread count, 1 by default; ``None`` leaves the BLAS
+default (all cores).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from trainer.losses import SoftmaxCrossEntropy
 from trainer.model import MLP, preprocess
 from trainer.optim import Optimizer, make_optimizer
 from trainer.progress import Progress
+from trainer.threads import blas_threads
 
 _EVAL_CHUNK = 4096
 
@@ -62,8 +63,9 @@ class Trainer:
         optimizer_state: Mapping[str, np.ndarray] | None = None,
         progress: bool = False,
         callbacks: tuple[EpochCallback, ...] = (),
+        threads: int | None = 1,
     ) -> None:
-        self.model, self.config, self.prep = model, config, preprocessing
+        self.model, self.config, self.prep, self.threads = model, config, preprocessing, threads
         self.loss = SoftmaxCrossEntropy()
         self.optimizer: Optimizer = make_optimizer(
             config.optimizer,
@@ -71,6 +73,7 @@ class Trainer:
             lr=config.lr,
             weight_decay=config.weight_decay,
             momentum=config.momentum,
+            workers=threads or 1,
         )
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
@@ -79,6 +82,10 @@ class Trainer:
 
     def fit(self, train: Dataset, val: Dataset | None = None) -> TrainResult:
         """Train ``config.epochs`` more epochs; with ``patience`` and ``val``, stop early and keep the best weights."""
+        with blas_threads(self.threads):
+            return self._fit(train, val)
+
+    def _fit(self, train: Dataset, val: Dataset | None) -> TrainResult:
         batches = Batches(train.x, train.y, self.config.batch_size, self.prep)
         result = TrainResult(history=self.history)
         best_loss, best_epoch = self._best_so_far()
@@ -153,11 +160,17 @@ class Trainer:
 
     def evaluate(self, x_raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """(mean cross-entropy, accuracy) on raw inputs."""
-        total_loss, correct = 0.0, 0
-        loss = SoftmaxCrossEntropy()
+        return evaluate(self.model, self.prep, x_raw, y)
+
+
+def evaluate(model: MLP, prep: Preprocessing, x_raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on raw inputs, in chunks of bounded memory."""
+    total_loss, correct = 0.0, 0
+    loss = SoftmaxCrossEntropy()
+    with np.errstate(over="ignore"):
         for i in range(0, len(y), _EVAL_CHUNK):
-            logits = self.model.logits(preprocess(x_raw[i : i + _EVAL_CHUNK], self.prep))
+            logits = model.logits(preprocess(x_raw[i : i + _EVAL_CHUNK], prep))
             yb = y[i : i + _EVAL_CHUNK]
             total_loss += loss.forward(logits, yb) * len(yb)
             correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
-        return total_loss / len(y), correct / len(y)
+    return total_loss / len(y), correct / len(y)

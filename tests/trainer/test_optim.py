@@ -100,3 +100,19 @@ def test_state_dict_round_trip_continues_identically():
 def test_nonsense_hyperparameters_are_refused(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+@pytest.mark.parametrize("name", ["adam", "momentum", "sgd"])
+def test_parallel_chunked_update_is_identical_to_serial(name):
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(200_003).astype(np.float32)  # large enough to be split; odd length
+    serial, parallel = {"all": start.copy()}, {"all": start.copy()}
+    a = make_optimizer(name, serial, lr=0.01, weight_decay=0.01)
+    b = make_optimizer(name, parallel, lr=0.01, weight_decay=0.01, workers=3)
+    for _ in range(3):
+        g = rng.standard_normal(start.size).astype(np.float32)
+        a.step({"all": g})
+        b.step({"all": g})
+    np.testing.assert_array_equal(serial["all"], parallel["all"])
+    for key, value in a.state_dict().items():
+        np.testing.assert_array_equal(value, b.state_dict()[key])
