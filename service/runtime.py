@@ -20,6 +20,7 @@ import onnxruntime as ort
 
 from contracts import METADATA_KEYS, PROBABILITIES_NAME
 from service.errors import InvalidInputError
+from service.optimize import optimized_copy
 
 # onnxruntime element type -> numpy dtype and V2 datatype string
 _ORT_TYPES: dict[str, tuple[np.dtype, str]] = {
@@ -95,9 +96,12 @@ class ModelRuntime:
     def __init__(self, path: Path, options: RuntimeOptions = RuntimeOptions()) -> None:
         self.path = path
         try:
-            self._session = ort.InferenceSession(
-                str(path), _session_options(options), providers=["CPUExecutionProvider"]
-            )
+            with optimized_copy(path) as optimized:
+                so = _session_options(options)
+                if optimized is not None:  # already optimised in a child process: only parse it here
+                    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+                source = optimized or path
+                self._session = ort.InferenceSession(str(source), so, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for bad files
             raise ModelLoadError(f"{path}: onnxruntime cannot load it: {e}") from e
         if not self._session.get_inputs():
