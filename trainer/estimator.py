@@ -103,6 +103,8 @@ class MLPClassifier:
             arch = architecture_for(self, data.input_shape, len(data.labels))
             model, prep, history, state = MLP(arch, init=self.init, seed=self.seed), preprocessing_for(data.x), (), None
         train, val = split_validation(data, config.val_split, config.seed)
+        if config.patience is not None and val is None:
+            raise ValueError("early stopping (patience) needs a validation split: set val_split > 0")
         trainer = Trainer(model, config, prep, history=history, optimizer_state=state, progress=self.verbose,
                           callbacks=callbacks, threads=self.threads)  # fmt: skip
         result = trainer.fit(train, val)

@@ -113,6 +113,7 @@ def test_fit_accepts_arrays_of_any_input_shape_and_float_inputs():
         ({"activation": "swish"}, r"unknown activation 'swish' \(expected one of"),
         ({"hidden": (0,)}, "hidden layer sizes must be positive"),
         ({"threads": 0}, "threads must be a positive integer"),
+        ({"patience": 2, "val_split": 0.0}, r"early stopping \(patience\) needs a validation split"),
     ],
 )
 def test_bad_hyperparameters_are_reported_at_fit(settings, message, mnist_train_small):
@@ -123,7 +124,7 @@ def test_bad_hyperparameters_are_reported_at_fit(settings, message, mnist_train_
 @pytest.mark.slow
 def test_full_mnist_reaches_the_accuracy_goals():
     train, test = load_mnist("train"), load_mnist("test")
-    mlp = MLPClassifier(hidden=(256, 128), epochs=10, threads=2).fit(train)
+    mlp = MLPClassifier(hidden=(256, 128), epochs=10).fit(train)
     assert mlp.evaluate(test.x, test.y)["accuracy"] >= 0.98
-    seed = MLPClassifier(**preset("seed"), epochs=10, threads=2).fit(train)
+    seed = MLPClassifier(**preset("seed"), epochs=10).fit(train)
     assert seed.evaluate(test.x, test.y)["accuracy"] >= 0.91
