@@ -60,6 +60,10 @@ def to_array(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
             f"{what} contains {found.get(raw.dtype.kind, raw.dtype.name)}:"
             f" expected finite numbers convertible to {dtype.name}"
         )
+    if dtype.kind in "iu" and raw.size and raw.dtype != dtype:
+        info = np.iinfo(dtype)
+        if raw.min() < info.min or raw.max() > info.max:
+            raise InvalidInputError(f"{what} has values outside the {dtype.name} range [{info.min}, {info.max}]")
     with np.errstate(over="ignore"):  # a float too large for float32 becomes inf, refused below
         array = raw.astype(dtype, copy=False)
     if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():

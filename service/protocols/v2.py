@@ -81,7 +81,7 @@ def _decode_input(tensor: Any, i: int, model: ModelRuntime, raw: dict[str, np.nd
         if "data" not in tensor:
             raise InvalidInputError(f"input {name!r} has no 'data': expected its values (or binary_data_size)")
         target = spec.dtype if declared.kind == "f" else declared  # integers are checked as declared
-        array = to_array(tensor["data"], target, f"input {name!r}").astype(spec.dtype, copy=False)
+        array = to_array(tensor["data"], target, f"input {name!r} ({datatype})").astype(spec.dtype, copy=False)
         if array.size != math.prod(shape):
             raise InvalidInputError(
                 f"input {name!r}: shape {shape} holds {math.prod(shape)} values but data has {array.size}"

@@ -61,6 +61,8 @@ def test_integer_datatypes_are_accepted_for_a_float_input(runtime: ModelRuntime)
         (request([None] * 784), "contains null"),
         (request(["1"] * 784), "contains strings"),
         (request([True] * 784), "contains true/false"),
+        (request([300] * 784, datatype="INT8"), "input 'images' (INT8) has values outside the int8 range [-128, 127]"),
+        (request([-1] * 784, datatype="UINT8"), "outside the uint8 range [0, 255]"),
         (
             b'{"inputs": [{"name": "images", "shape": [1,28,28], "datatype": "FP32", "data": [NaN]}]}',
             "NaN and Infinity",
