@@ -263,3 +263,28 @@ def test_loading_a_new_version_does_not_stall_other_requests(tmp_path: Path) -> 
                 break
             time.sleep(0.02)
         assert max(waits) < 0.25, f"two quick requests took {max(waits):.2f}s while a version was loading"
+
+
+def test_repository_scan_follows_the_layout(tmp_path: Path) -> None:
+    """Names with dots and dashes are models; hidden, invalid and non-numeric entries are ignored
+    (as Triton and TF Serving do: version folders are positive integers without a leading zero)."""
+    write_model(tmp_path, "digits-v2.final", 3, seed=7)
+    for odd in ("01", "0", "latest", ".7.tmp"):  # not versions
+        (tmp_path / "digits-v2.final" / odd).mkdir()
+        (tmp_path / "digits-v2.final" / odd / "model.onnx").write_bytes(b"not a model")
+    (tmp_path / ".hidden").mkdir()
+    write_model(tmp_path / ".hidden", "m", 1, seed=8)
+    (tmp_path / "README.md").write_text("a file, not a model\n")
+    (tmp_path / "has space").mkdir()
+    with live_server(tmp_path) as server, server.client() as client:
+        models = [m["name"] for m in client.get("/api/models").json()["models"]]
+        assert models == ["digits-v2.final"]
+        body = client.get("/v2/models/digits-v2.final").json()
+        assert body["versions"] == ["3"]
+        x = images(1, seed=9)
+        prediction = client.post("/v1/models/digits-v2.final:predict", json={"instances": x.tolist()})
+        assert prediction.status_code == 200, prediction.text
+        expected = reference(tmp_path, "digits-v2.final", 3, x)["label"][0]
+        assert prediction.json()["predictions"][0]["label"] == int(expected)
+        assert client.get("/v2/health/ready").status_code == 200
+        assert "version rejected" not in server.log()

@@ -145,3 +145,13 @@ def test_multi_input_missing_one_says_which(client: httpx.Client) -> None:
         response = client.post("/v1/models/pair:predict", json=body)
         assert response.status_code == 400
         assert "'b'" in response.json()["error"]
+
+
+def test_foreign_model_metadata_uses_its_own_signature(client: httpx.Client) -> None:
+    body = client.get("/v1/models/torch_mlp/metadata").json()
+    signature = body["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert list(signature["inputs"]) == ["input"] and list(signature["outputs"]) == ["logits"]
+    assert [d["size"] for d in signature["inputs"]["input"]["tensor_shape"]["dim"]] == ["-1", "784"]
+    assert body["model_spec"] == {"name": "torch_mlp", "signature_name": "serving_default", "version": "1"} or (
+        body["model_spec"]["name"] == "torch_mlp" and body["model_spec"]["version"] == "1"
+    )
