@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import httpx
@@ -10,6 +11,7 @@ import orjson
 
 from service.protocols.binary import HEADER_LENGTH, decode_response, encode_request
 from tests.e2e.helpers import images, reference, v2_json_input
+from tests.e2e.live import LiveServer
 
 OUR_OUTPUTS = [
     {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
@@ -231,3 +233,25 @@ def test_two_inputs_in_any_order_and_one_requested_output(client: httpx.Client) 
     assert body["outputs"] == [{"name": "product", "datatype": "FP32", "shape": [1, 3], "data": [4.0, 10.0, 18.0]}]
     missing = client.post("/v2/models/pair/infer", json={"inputs": [v2_json_input("a", a)]})
     assert missing.status_code == 400 and "'b'" in missing.json()["error"]
+
+
+def test_concurrent_clients_each_get_their_own_answer(
+    client: httpx.Client, server: LiveServer, repository: Path
+) -> None:
+    inputs = [images(1 + i % 4, seed=300 + i) for i in range(64)]
+    expected = [reference(repository, "mnist", 2, x)["label"].tolist() for x in inputs]
+    wrong: list[int] = []
+
+    def worker(indices: range) -> None:
+        with server.client() as c:
+            for i in indices:
+                body = c.post("/v2/models/mnist/infer", json={"inputs": [v2_json_input("images", inputs[i])]}).json()
+                if next(o for o in body["outputs"] if o["name"] == "label")["data"] != expected[i]:
+                    wrong.append(i)
+
+    threads = [threading.Thread(target=worker, args=(range(k, 64, 16),)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not wrong
