@@ -76,7 +76,11 @@ def json_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
 
 def path_params(*names: str) -> list[dict[str, Any]]:
     """Path parameters of a route that reads them from ``request.path_params`` (no FastAPI parsing)."""
-    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+    examples = {"name": "mnist", "version": "1"}
+    return [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}, "example": examples.get(n, "")}
+        for n in names
+    ]
 
 
 def with_path_params(route: dict[str, Any], *names: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from service import openapi
 from service.dataplane import parse_version
 from service.errors import ModelNotFoundError
 from service.registry import ModelEntry, ModelVersion
-from service.routes.common import dataplane, json_response
+from service.routes.common import Name, Version, dataplane, json_response
 
 router = APIRouter(tags=["Project API"])
 
@@ -77,7 +77,7 @@ async def models(request: Request) -> Response:
     response_class=FileResponse,
     responses={200: {"content": {"application/octet-stream": {}}}, **openapi.errors(400, 401, 404)},
 )
-async def download(request: Request, name: str, version: str, filename: str) -> FileResponse:
+async def download(request: Request, name: Name, version: Version, filename: Name) -> FileResponse:
     entry = dataplane(request).entry(name)
     found = entry.versions.get(parse_version(version))
     if found is None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Request, Response
+from fastapi import Path, Request, Response
 
 from service.dataplane import DataPlane
 from service.registry import ModelVersion
+
+# path parameters with the examples /docs pre-fills ("Try it out" works against `make run`'s model)
+Name = Annotated[str, Path(description="model name (a folder of the repository)", examples=["mnist"])]
+Version = Annotated[str, Path(description="version number (a sub-folder of the model)", examples=["1"])]
 
 
 def dataplane(request: Request) -> DataPlane:

@@ -15,7 +15,7 @@ from service import openapi
 from service.errors import InvalidInputError, UnsupportedMediaTypeError
 from service.images import ImageError, preprocess_image
 from service.registry import ModelVersion
-from service.routes.common import dataplane, json_response, label
+from service.routes.common import Name, Version, dataplane, json_response, label
 from service.runtime import ModelRuntime
 
 router = APIRouter(tags=["Images"])
@@ -126,10 +126,10 @@ TopK = Query(5, ge=1, le=1000, description="how many of the most likely classes 
 
 
 @router.post("/v1/models/{name}/image", **_IMAGE)
-async def classify(request: Request, name: str, top_k: int = TopK) -> Response:
+async def classify(request: Request, name: Name, top_k: int = TopK) -> Response:
     return await _classify(request, name, None, top_k)
 
 
 @router.post("/v1/models/{name}/versions/{version}/image", **_IMAGE)
-async def version_classify(request: Request, name: str, version: str, top_k: int = TopK) -> Response:
+async def version_classify(request: Request, name: Name, version: Version, top_k: int = TopK) -> Response:
     return await _classify(request, name, version, top_k)

@@ -12,7 +12,7 @@ from service.dataplane import parse_version
 from service.errors import ModelNotFoundError
 from service.inference import Call
 from service.registry import ModelVersion, State
-from service.routes.common import dataplane, json_response, label
+from service.routes.common import Name, Version, dataplane, json_response, label
 from service.runtime import TensorSpec
 
 router = APIRouter(tags=["TensorFlow Serving REST"])
@@ -126,22 +126,22 @@ _PREDICT: dict[str, Any] = {
 
 
 @router.get("/v1/models/{name}", **_STATUS)
-async def status(request: Request, name: str) -> Response:
+async def status(request: Request, name: Name) -> Response:
     return await _status(request, name, None)
 
 
 @router.get("/v1/models/{name}/versions/{version}", **_STATUS)
-async def version_status(request: Request, name: str, version: str) -> Response:
+async def version_status(request: Request, name: Name, version: Version) -> Response:
     return await _status(request, name, version)
 
 
 @router.get("/v1/models/{name}/metadata", **_METADATA)
-async def metadata(request: Request, name: str) -> Response:
+async def metadata(request: Request, name: Name) -> Response:
     return await _metadata(request, name, None)
 
 
 @router.get("/v1/models/{name}/versions/{version}/metadata", **_METADATA)
-async def version_metadata(request: Request, name: str, version: str) -> Response:
+async def version_metadata(request: Request, name: Name, version: Version) -> Response:
     return await _metadata(request, name, version)
 
 

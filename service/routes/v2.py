@@ -14,7 +14,7 @@ from service.errors import ModelNotReadyError
 from service.inference import Call
 from service.protocols import binary
 from service.registry import State
-from service.routes.common import dataplane, json_response, label
+from service.routes.common import Name, Version, dataplane, json_response, label
 
 router = APIRouter(tags=["Open Inference Protocol (V2)"])
 # the inference routes, included first: FastAPI matches routes in order and these are the hot path
@@ -113,12 +113,12 @@ _INFER: dict[str, Any] = {
 
 
 @router.get("/v2/models/{name}", **_META, responses=openapi.errors(400, 401, 404, 503))
-async def model_metadata(request: Request, name: str) -> Response:
+async def model_metadata(request: Request, name: Name) -> Response:
     return await _model_metadata(request, name, None)
 
 
 @router.get("/v2/models/{name}/versions/{version}", **_META, responses=openapi.errors(400, 401, 404, 503))
-async def version_metadata(request: Request, name: str, version: str) -> Response:
+async def version_metadata(request: Request, name: Name, version: Version) -> Response:
     return await _model_metadata(request, name, version)
 
 
@@ -128,7 +128,7 @@ async def version_metadata(request: Request, name: str, version: str) -> Respons
     response_class=Response,
     responses={**_EMPTY_200, **_EMPTY_400, **openapi.errors(401, 404)},
 )
-async def model_ready(request: Request, name: str) -> Response:
+async def model_ready(request: Request, name: Name) -> Response:
     return await _model_ready(request, name, None)
 
 
@@ -138,7 +138,7 @@ async def model_ready(request: Request, name: str) -> Response:
     response_class=Response,
     responses={**_EMPTY_200, **_EMPTY_400, **openapi.errors(401, 404)},
 )
-async def version_ready(request: Request, name: str, version: str) -> Response:
+async def version_ready(request: Request, name: Name, version: Version) -> Response:
     return await _model_ready(request, name, version)
 
 

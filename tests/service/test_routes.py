@@ -140,3 +140,15 @@ def test_openapi_declares_request_bodies_with_examples(client: TestClient) -> No
     assert client.post("/v2/models/mnist/infer", json=infer["example"]).status_code == 200
     assert client.post("/v1/models/mnist:predict", json=predict["example"]).status_code == 200
     assert client.get("/docs").status_code == 200
+
+
+def test_every_operation_has_examples_and_no_422(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert "422" not in operation["responses"], (method, path)
+            for param in operation.get("parameters", []):
+                if param["in"] == "path":
+                    assert param.get("example") or param["schema"].get("examples"), (method, path, param["name"])
+            if method == "post":
+                assert "requestBody" in operation, path
