@@ -66,6 +66,8 @@ def test_one_image_built_once_runs_all_three_services() -> None:
     assert services["train"]["build"] == "."
     assert {s["image"] for s in services.values()} == {"deploy-anywhere:latest"}
     assert [name for name, s in services.items() if "build" in s] == ["train"]
+    # The others must not try a registry for an image that only `train` builds (Compose v2 pulls first).
+    assert services["export"]["pull_policy"] == services["service"]["pull_policy"] == "never"
     assert compose({"IMAGE": "deploy-anywhere:ci-1"})["services"]["service"]["image"] == "deploy-anywhere:ci-1"
 
 
