@@ -160,3 +160,11 @@ def test_documented_request_examples_work(client: httpx.Client) -> None:
                 assert response.status_code == 200, (path, example, response.text[:300])
                 tried += 1
     assert tried >= 4, tried
+
+
+def test_unknown_model_names_do_not_create_metric_series(client: httpx.Client) -> None:
+    # a label per client-chosen name would let anyone grow the metrics without bound
+    for i in range(20):
+        assert client.post(f"/v2/models/probe-{i}/infer", json={"inputs": []}).status_code == 404
+        assert client.get(f"/v1/models/probe-{i}/versions/{i + 1}").status_code == 404
+    assert "probe-" not in client.get("/metrics").text
