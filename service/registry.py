@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -65,7 +66,7 @@ class ModelEntry:
     name: str
     versions: dict[int, ModelVersion] = field(default_factory=dict)  # every version on disk
 
-    @property
+    @functools.cached_property  # entries are replaced, never changed, on every load or removal
     def default(self) -> ModelVersion | None:
         available = [v for v in self.versions.values() if v.state is State.AVAILABLE]
         return max(available, key=lambda v: v.version) if available else None

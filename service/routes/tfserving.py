@@ -47,6 +47,8 @@ def _version_status(version: ModelVersion) -> dict[str, Any]:
 
 async def _status(request: Request, name: str, version: str | None) -> Response:
     entry = dataplane(request).entry(name)
+    if entry.default is not None:
+        label(request, entry.default)
     if version is None:
         versions = sorted(entry.versions.values(), key=lambda v: -v.version)
     else:
