@@ -13,16 +13,21 @@ from service import openapi
 from service.dataplane import parse_version
 from service.errors import ModelNotFoundError
 from service.registry import ModelEntry, ModelVersion
-from service.routes.common import Name, Version, dataplane, json_response
+from service.routes.common import FileName, Name, Version, dataplane, json_response
 
 router = APIRouter(tags=["Project API"])
 
 
 def _files(folder: Path) -> list[str]:
     try:
-        return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        # exactly what download() serves: plain files, no dot files, no symlinks
+        return sorted(p.name for p in folder.iterdir() if _downloadable(p))
     except OSError:
         return []
+
+
+def _downloadable(path: Path) -> bool:
+    return not path.name.startswith(".") and not path.is_symlink() and path.is_file()
 
 
 def _version(version: ModelVersion) -> dict[str, Any]:
@@ -77,14 +82,14 @@ async def models(request: Request) -> Response:
     response_class=FileResponse,
     responses={200: {"content": {"application/octet-stream": {}}}, **openapi.errors(400, 401, 404)},
 )
-async def download(request: Request, name: Name, version: Version, filename: Name) -> FileResponse:
+async def download(request: Request, name: Name, version: Version, filename: FileName) -> FileResponse:
     entry = dataplane(request).entry(name)
     found = entry.versions.get(parse_version(version))
     if found is None:
         raise ModelNotFoundError.version(name, version, entry.versions)
     # one plain file directly inside the version folder: no dot files, no links out of it
     path = found.path / filename
-    if filename.startswith(".") or "/" in filename or "\\" in filename or path.is_symlink() or not path.is_file():
+    if "/" in filename or "\\" in filename or not _downloadable(path):
         raise ModelNotFoundError(
             f"model {name!r} version {version} has no file {filename!r}; files: {_files(found.path)}"
         )

@@ -13,6 +13,7 @@ from service.registry import ModelVersion
 # path parameters with the examples /docs pre-fills ("Try it out" works against `make run`'s model)
 Name = Annotated[str, Path(description="model name (a folder of the repository)", examples=["mnist"])]
 Version = Annotated[str, Path(description="version number (a sub-folder of the model)", examples=["1"])]
+FileName = Annotated[str, Path(description="a file of the version folder", examples=["model.onnx"])]
 
 
 def dataplane(request: Request) -> DataPlane:

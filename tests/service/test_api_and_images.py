@@ -32,9 +32,15 @@ def test_file_download_serves_only_files_of_the_version(client: TestClient, repo
     r = client.get("/api/models/mnist/versions/1/files/model.onnx")
     assert r.status_code == 200 and r.content == (repository / "mnist" / "1" / "model.onnx").read_bytes()
     (repository / "secret.txt").write_text("no")
+    (repository / "mnist" / "1" / "link.txt").symlink_to(repository / "secret.txt")
+    (repository / "mnist" / "1" / ".hidden").write_text("no")
+    files = client.get("/api/models").json()["models"][0]["versions"][0]["files"]
+    assert files == ["model.onnx"]  # what can be downloaded, nothing else
     for path in (
         "/api/models/mnist/versions/1/files/..%2F..%2Fsecret.txt",
         "/api/models/mnist/versions/1/files/nothing.onnx",
+        "/api/models/mnist/versions/1/files/link.txt",
+        "/api/models/mnist/versions/1/files/.hidden",
         "/api/models/mnist/versions/9/files/model.onnx",
         "/api/models/..%2Fmnist/versions/1/files/model.onnx",
     ):
