@@ -3,6 +3,7 @@ variables or built from command-line flags (``service.__main__``). Nothing is re
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -68,6 +69,8 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().startswith("["):
+            return json.loads(value)  # the JSON list form pydantic-settings uses for lists
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value

@@ -26,6 +26,9 @@ def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert settings.port == 9001 and settings.cors_origins == ["http://a", "http://b"]
     assert settings.batching and settings.poll_interval == 0.5 and settings.repository == tmp_path
     assert parse_settings(["--port", "9002"]).port == 9002
+    monkeypatch.setenv("SERVICE_CORS_ORIGINS", '["http://c"]')
+    assert parse_settings([]).cors_origins == ["http://c"]
+    assert parse_settings(["--cors-origins", "*"]).cors_origins == ["*"]
 
 
 @pytest.mark.parametrize(
