@@ -295,3 +295,19 @@ def test_chunked_body_over_the_limit_is_413_too(client: httpx.Client) -> None:
     assert response.status_code == 413
     assert str(MAX_BODY_BYTES) in response.json()["error"]
     assert client.get("/v2/health/ready").status_code == 200
+
+
+def test_unsupported_tf_serving_verbs_point_to_predict(client: httpx.Client) -> None:
+    # TF Serving also has :classify and :regress; this server has :predict only, and should say so
+    for verb in ("classify", "regress"):
+        response = client.post(f"/v1/models/mnist:{verb}", json={"examples": [{"x": 1.0}]})
+        assert 400 <= response.status_code < 500, response.status_code
+        message = response.json()["error"]
+        assert f":{verb}" in message and ":predict" in message, message
+
+
+def test_unknown_routes_answer_in_the_error_format(client: httpx.Client) -> None:
+    for method, path in (("GET", "/v1/nonsense"), ("GET", "/v2/models/mnist/infer"), ("DELETE", "/v2/models/mnist")):
+        response = client.request(method, path)
+        assert response.status_code in (404, 405)
+        assert set(response.json()) == {"error"} and path in response.json()["error"]
