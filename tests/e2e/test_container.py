@@ -299,16 +299,24 @@ def stop(container: Container) -> float:
     return time.monotonic() - started
 
 
-def test_sigterm_stops_an_idle_container_cleanly_within_seconds(image: str, repository: Path) -> None:
-    running = run_container(image, repository)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_an_idle_container_cleanly_within_seconds(image: str, repository: Path, workers: int) -> None:
+    running = run_container(image, repository, "--env", f"SERVICE_WORKERS={workers}")
     try:
+        # Every worker answers (the one listening socket is shared; a few requests reach both).
+        for _ in range(4 * workers):
+            assert httpx.get(f"{running.url}/v1/models/{MODEL}", timeout=10).status_code == 200
         elapsed = stop(running)
         code = int(running.state(".State.ExitCode"))
         logs = running.logs()
         assert elapsed < 5, f"docker stop took {elapsed:.1f} s (SIGKILL comes at 10 s)"
         assert code in {0, 143}, f"exit code {code}:\n{logs[-3000:]}"
         assert running.state(".State.OOMKilled") == "false"
-        assert "Application shutdown complete" in logs and "Finished server process" in logs, logs[-3000:]
+        assert f"with {workers} worker(s)" in logs, logs[-3000:]
+        # Each worker process ran the app's shutdown and finished.
+        messages = [json.loads(line)["message"] for line in logs.splitlines() if line.startswith("{")]
+        assert messages.count("Application shutdown complete.") == workers, logs[-3000:]
+        assert sum(m.startswith("Finished server process") for m in messages) == workers, logs[-3000:]
         assert "Traceback" not in logs
     finally:
         docker("rm", "--force", "--volumes", running.name, check=False)
