@@ -181,10 +181,11 @@ def _encode(message: Mapping[str, Any], key: str, arrays: Mapping[str, np.ndarra
         tensor = dict(tensor)
         if tensor["name"] in arrays:
             array = np.asarray(arrays[tensor["name"]])
-            raw = _tensor_bytes(array)
+            # a declared datatype wins (the bytes are converted to it); the shape is the array's
+            tensor["datatype"] = tensor.get("datatype") or datatype_of(array.dtype)
+            tensor["shape"] = list(array.shape)
+            raw = _tensor_bytes(array, tensor["datatype"])
             tensor.pop("data", None)
-            tensor.setdefault("datatype", datatype_of(array.dtype))
-            tensor.setdefault("shape", list(array.shape))
             tensor["parameters"] = {**(tensor.get("parameters") or {}), "binary_data_size": len(raw)}
             buffers.append(raw)
         tensors.append(tensor)
@@ -193,10 +194,10 @@ def _encode(message: Mapping[str, Any], key: str, arrays: Mapping[str, np.ndarra
     return b"".join([json_header, *buffers]), len(json_header)
 
 
-def _tensor_bytes(array: np.ndarray) -> bytes | memoryview:
-    if array.dtype.kind in "OSU":
+def _tensor_bytes(array: np.ndarray, datatype: str) -> bytes | memoryview:
+    if datatype == "BYTES":
         return _serialize_bytes(array)
-    wire = DATATYPES[datatype_of(array.dtype)]
+    wire = numpy_dtype(datatype)
     # memoryview of a C-contiguous little-endian array: b"".join copies it once, nothing else does
     return memoryview(np.ascontiguousarray(array, dtype=wire).reshape(-1).view(np.uint8))  # type: ignore[arg-type]
 

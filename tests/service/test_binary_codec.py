@@ -360,3 +360,13 @@ def test_tritonclient_reads_our_response() -> None:
     np.testing.assert_array_equal(result.as_numpy("probabilities"), probs)
     np.testing.assert_array_equal(result.as_numpy("label"), labels)
     assert result.get_response()["id"] == "9"
+
+
+def test_declared_datatype_wins_over_the_arrays_dtype() -> None:
+    # a float64 array answered as a model's FP32 output must not go out as 8-byte floats
+    probs = np.array([[0.25, 0.75]], dtype=np.float64)
+    body, n = encode_response({"outputs": [{"name": "p", "datatype": "FP32", "shape": [9, 9]}]}, {"p": probs})
+    header, arrays = decode_response(body, n)
+    assert header["outputs"][0]["shape"] == [1, 2]
+    assert header["outputs"][0]["parameters"]["binary_data_size"] == 8
+    assert arrays["p"].dtype == np.float32 and arrays["p"].tolist() == [[0.25, 0.75]]
