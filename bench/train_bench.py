@@ -1,7 +1,8 @@
 """Training speed and quality: our numpy trainer against PyTorch (CPU), epochs interleaved in one run.
 
 For the 784-256-128-10 ReLU MLP and the seed preset (784->10 with ReLU on the logits), both with
-batch 128 and Adam 1e-3 on the full MNIST training set, this prints the median epoch time of each,
+batch 128 and Adam 1e-3 (for the MLP decayed by 0.8 per epoch on both sides, the trainer's
+default) on the full MNIST training set, this prints the median epoch time of each,
 their ratio, and the test accuracy of each after the epochs run; then the peak memory (max RSS) of
 a full ``python -m trainer`` run in a subprocess.
 
@@ -34,17 +35,18 @@ from trainer.threads import blas_threads
 from trainer.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {
-    "mlp 784-256-128-10": ((256, "relu"), (128, "relu"), (10, "linear")),
-    "seed preset 784-10": ((10, "relu"),),
+MODELS = {  # name: (layers, per-epoch learning-rate decay: the trainer's defaults for each)
+    "mlp 784-256-128-10": (((256, "relu"), (128, "relu"), (10, "linear")), 0.8),
+    "seed preset 784-10": (((10, "relu"),), 1.0),
 }
+Layers = tuple[tuple[int, str], ...]
 
 
 class Ours:
-    def __init__(self, layers: tuple[tuple[int, str], ...], x: np.ndarray, y: np.ndarray, threads: int) -> None:
+    def __init__(self, layers: Layers, lr_decay: float, x: np.ndarray, y: np.ndarray, threads: int) -> None:
         arch = Architecture(input_shape=(28, 28), layers=tuple(LayerSpec(units=u, activation=a) for u, a in layers))
         init = "glorot" if len(layers) == 1 else "auto"
-        config = TrainingConfig(batch_size=128, lr=1e-3)
+        config = TrainingConfig(batch_size=128, lr=1e-3, lr_decay=lr_decay)
         self.trainer = Trainer(MLP(arch, init=init), config, Preprocessing(), threads=threads)
         self.batches = Batches(x, y, 128, Preprocessing())
         self.epoch = 0
@@ -60,7 +62,7 @@ class Ours:
 class Torch:
     """The usual manual PyTorch loop: tensors in memory, a randperm per epoch, index each batch."""
 
-    def __init__(self, layers: tuple[tuple[int, str], ...], x: np.ndarray, y: np.ndarray, seed: int = 0) -> None:
+    def __init__(self, layers: Layers, lr_decay: float, x: np.ndarray, y: np.ndarray, seed: int = 0) -> None:
         import torch
 
         torch.manual_seed(seed)
@@ -78,6 +80,7 @@ class Torch:
         self.torch = torch
         self.model = torch.nn.Sequential(*modules)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.schedule = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma=lr_decay)
         self.x = torch.from_numpy(x.astype(np.float32) / 255.0)
         self.y = torch.from_numpy(y.astype(np.int64))
         self.loss = torch.nn.CrossEntropyLoss()
@@ -92,6 +95,7 @@ class Torch:
             loss = self.loss(self.model(self.x[idx]), self.y[idx])
             loss.backward()
             self.opt.step()
+        self.schedule.step()
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         torch = self.torch
@@ -100,9 +104,10 @@ class Torch:
         return float((logits.argmax(1).numpy() == y).mean())
 
 
-def compare(name: str, layers: tuple[tuple[int, str], ...], epochs: int, threads: int) -> dict[str, float]:
+def compare(name: str, layers: Layers, lr_decay: float, epochs: int, threads: int) -> dict[str, float]:
     train, test = load_mnist("train"), load_mnist("test")
-    ours, theirs = Ours(layers, train.x, train.y, threads), Torch(layers, train.x, train.y)
+    ours = Ours(layers, lr_decay, train.x, train.y, threads)
+    theirs = Torch(layers, lr_decay, train.x, train.y)
     times: dict[str, list[float]] = {"ours": [], "torch": []}
     with blas_threads(threads):
         for _ in range(epochs):
@@ -151,8 +156,8 @@ def main() -> None:
     print(f"numpy {np.__version__}, torch {torch.__version__}, {args.threads} threads, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, {os.cpu_count()} cores")  # fmt: skip
     print(f"{'model':<20} {'ours/epoch':>11} {'torch/epoch':>11} {'ratio':>8} {'ours acc':>9} {'torch acc':>9}")
-    results: dict[str, object] = {name: compare(name, layers, args.epochs, args.threads)
-                                  for name, layers in MODELS.items()}  # fmt: skip
+    results: dict[str, object] = {name: compare(name, layers, decay, args.epochs, args.threads)
+                                  for name, (layers, decay) in MODELS.items()}  # fmt: skip
     peak = peak_memory_mib(args.threads)
     print(f"peak memory of a full-MNIST training run (max RSS): {peak:.0f} MiB")
     results["peak_rss_mib"] = peak

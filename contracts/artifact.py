@@ -83,6 +83,8 @@ class Preprocessing(_Strict):
 class TrainingConfig(_Strict):
     optimizer: Literal["sgd", "momentum", "adam"] = "adam"
     lr: float = Field(default=1e-3, gt=0)
+    # per-epoch multiplicative learning-rate decay; 1.0 (constant) keeps older model.json files' meaning
+    lr_decay: float = Field(default=1.0, gt=0, le=1, description="epoch e trains with lr * lr_decay ** (e - 1)")
     batch_size: int = Field(default=128, gt=0)
     epochs: int = Field(default=10, gt=0)
     seed: int = 0

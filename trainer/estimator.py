@@ -53,6 +53,7 @@ class MLPClassifier:
         output_activation: str = "linear",
         optimizer: str = "adam",
         lr: float = 1e-3,
+        lr_decay: float = 0.8,
         batch_size: int = 128,
         epochs: int = 10,
         seed: int = 0,
@@ -69,6 +70,7 @@ class MLPClassifier:
         self.output_activation = output_activation
         self.optimizer = optimizer
         self.lr = lr
+        self.lr_decay = lr_decay
         self.batch_size = batch_size
         self.epochs = epochs
         self.seed = seed

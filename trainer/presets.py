@@ -18,6 +18,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "init": "glorot",
         "optimizer": "adam",
         "lr": 1e-3,
+        "lr_decay": 1.0,  # the deck trains with a constant learning rate
     },
     "mlp": {
         "hidden": (256, 128),
@@ -26,6 +27,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "init": "auto",
         "optimizer": "adam",
         "lr": 1e-3,
+        "lr_decay": 0.8,
     },
 }
 

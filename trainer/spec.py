@@ -51,6 +51,7 @@ def hyperparameters(spec: ModelSpec) -> dict[str, Any]:
         "output_activation": layers[-1].activation,
         "optimizer": t.optimizer,
         "lr": t.lr,
+        "lr_decay": t.lr_decay,
         "batch_size": t.batch_size,
         "epochs": t.epochs,
         "seed": t.seed,

@@ -137,6 +137,8 @@ class Trainer:
         """One pass over ``batches`` in the order of ``epoch``; returns (mean loss, accuracy)."""
         total_loss, correct, seen = 0.0, 0, 0
         grads = {"all": self.model.flat_grads}
+        # a function of the epoch number alone, so a resumed run continues the same schedule
+        self.optimizer.lr = self.config.lr * self.config.lr_decay ** (epoch - 1)
         with np.errstate(over="ignore"):  # see SoftmaxCrossEntropy.forward; divergence is caught below
             for xb, yb in batches.epoch(epoch_rng(self.config.seed, epoch)):
                 n, batch_loss, batch_correct = self._step(xb, yb, grads)

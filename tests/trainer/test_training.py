@@ -97,7 +97,7 @@ def test_fit_accepts_arrays_of_any_input_shape_and_float_inputs():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 3, 2, 2)).astype(np.float32) * 1000  # wide range: standardised by the model
     y = (x[:, 0, 0, 0] > 0).astype(np.int64)
-    clf = small_mlp(epochs=30, lr=0.01, val_split=0.0).fit(x, y, labels=("neg", "pos"))
+    clf = small_mlp(epochs=30, lr=0.01, lr_decay=1.0, val_split=0.0).fit(x, y, labels=("neg", "pos"))
     assert clf.spec_.preprocessing.scale == 1.0 and clf.spec_.preprocessing.std > 100
     assert clf.evaluate(x, y)["accuracy"] > 0.95
     assert clf.predict_proba(x[:3]).shape == (3, 2)
