@@ -75,7 +75,7 @@ class ServiceMiddleware:
         rid_text = rid.decode("latin-1") if rid and _REQUEST_ID.match(rid) else self._new_id()
         token = request_id.set(rid_text)
         labels = scope["service"] = {"model": "", "version": ""}
-        status = 500  # if the app raises before answering, ServerErrorMiddleware answers 500
+        status = 0  # set when the response starts
         rid_header = (b"x-request-id", rid_text.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
@@ -98,7 +98,12 @@ class ServiceMiddleware:
                 await fastpath.serve(self.dataplane, fast, scope, body_receive, send_with_id)
             else:
                 await self.app(scope, body_receive, send_with_id)
+        except BaseException:
+            status = status or 500  # ServerErrorMiddleware answers 500 after us
+            raise
         finally:
+            # returned without answering: the client hung up (499, nginx's "client closed request")
+            status = status or 499
             elapsed = time.perf_counter() - start
             protocol = protocol_of(scope["path"])
             if protocol:

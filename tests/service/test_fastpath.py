@@ -69,3 +69,36 @@ def test_only_inference_posts_match() -> None:
     assert fastpath.match(scope("POST", "/v2/models/m/versions/3/infer"))[1:] == ("m", "3")  # type: ignore[index]
     for method, path in [("GET", "/v2/models/m/infer"), ("POST", "/v2/models/m"), ("POST", "/v1/models/m/image")]:
         assert fastpath.match(scope(method, path)) is None
+
+
+def test_a_client_that_hangs_up_mid_body_gets_no_answer_and_counts_as_499(repository: Path) -> None:
+    import asyncio
+
+    from service.metrics import Metrics
+
+    async def scenario() -> tuple[list[dict[str, object]], str]:
+        client = started(repository, True)
+        app = client.app
+        messages = iter([{"type": "http.request", "body": b'{"inst', "more_body": True}, {"type": "http.disconnect"}])
+        sent: list[dict[str, object]] = []
+
+        async def receive() -> dict[str, object]:
+            return next(messages)
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "method": "POST", "path": "/v1/models/mnist:predict", "headers": [],
+            "query_string": b"", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http",
+            "server": ("t", 80), "client": ("c", 1), "root_path": "",
+        }  # fmt: skip
+        await app(scope, receive, send)  # type: ignore[arg-type]
+        metrics: Metrics = app.state.metrics  # type: ignore[attr-defined]
+        text = metrics.render().decode()
+        client.__exit__(None, None, None)
+        return sent, text
+
+    sent, text = asyncio.run(scenario())
+    assert sent == []
+    assert 'service_request_failures_total{code="499",model="",protocol="tfserving",version=""} 1.0' in text
