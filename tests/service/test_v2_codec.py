@@ -117,8 +117,10 @@ def test_binary_request_and_binary_response_round_trip(runtime: ModelRuntime) ->
 
 
 def test_binary_size_mismatch_is_a_400_with_the_sizes(runtime: ModelRuntime) -> None:
-    header = {"inputs": [{"name": "images", "shape": [2, 28, 28], "datatype": "FP32"}]}
-    body, length = binary.encode_request(header, {"images": np.zeros((1, 28, 28), np.float32)})
+    raw = np.zeros((1, 28, 28), np.float32).tobytes()  # one image, but the header claims two
+    tensor = {"name": "images", "shape": [2, 28, 28], "datatype": "FP32", "parameters": {"binary_data_size": len(raw)}}
+    header = orjson.dumps({"inputs": [tensor]})
+    body, length = header + raw, len(header)
     with pytest.raises(InvalidInputError, match="needs 1568 x 4 = 6272 bytes"):
         v2.decode(body, str(length), runtime, 64)
 
