@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     api_key: str | None = None
     """When set, model and inference routes need ``Authorization: Bearer <key>``."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Origins allowed by CORS (comma-separated in the environment; ``*`` for any); empty: no CORS."""
+    """Origins allowed by CORS (comma-separated, or a JSON list, in the environment; ``*`` for any); empty: no CORS."""
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     """Largest request body accepted; larger ones get 413."""
     max_batch_size: int = Field(default=4096, gt=0)
