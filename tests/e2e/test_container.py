@@ -132,7 +132,7 @@ def wait_ready(url: str, timeout: float, alive: Callable[[], bool], logs: Callab
 
 
 @pytest.fixture(scope="module")
-def repository(exported_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def models(exported_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The exporter's output for a small trained model, readable by the image's non-root user."""
     root = tmp_path_factory.mktemp("container") / "models"
     shutil.copytree(exported_repository, root)
@@ -157,9 +157,9 @@ def run_container(image: str, repository: Path, *extra: str) -> Container:
 
 
 @pytest.fixture(scope="module")
-def container(image: str, repository: Path) -> Iterator[Container]:
+def container(image: str, models: Path) -> Iterator[Container]:
     started = time.monotonic()
-    running = run_container(image, repository)
+    running = run_container(image, models)
     print(f"\ncontainer ready in {time.monotonic() - started:.1f} s")
     yield running
     docker("rm", "--force", "--volumes", running.name, check=False)
@@ -223,9 +223,9 @@ def test_train_and_export_commands_run_in_the_image(image: str, tmp_path: Path) 
 # --- a running container -----------------------------------------------------------------------
 
 
-def test_predicts_through_the_published_port(container: Container, repository: Path) -> None:
+def test_predicts_through_the_published_port(container: Container, models: Path) -> None:
     images, truth = mnist_digits(64)
-    expected_probabilities, expected_labels = local_predictions(repository, images)
+    expected_probabilities, expected_labels = local_predictions(models, images)
     # TF Serving REST, row format
     response = httpx.post(f"{container.url}/v1/models/{MODEL}:predict", json={"instances": images.tolist()}, timeout=30)
     assert response.status_code == 200, response.text
@@ -300,8 +300,8 @@ def stop(container: Container) -> float:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_sigterm_stops_an_idle_container_cleanly_within_seconds(image: str, repository: Path, workers: int) -> None:
-    running = run_container(image, repository, "--env", f"SERVICE_WORKERS={workers}")
+def test_sigterm_stops_an_idle_container_cleanly_within_seconds(image: str, models: Path, workers: int) -> None:
+    running = run_container(image, models, "--env", f"SERVICE_WORKERS={workers}")
     try:
         # Every worker answers (the one listening socket is shared; a few requests reach both).
         for _ in range(4 * workers):
@@ -322,11 +322,11 @@ def test_sigterm_stops_an_idle_container_cleanly_within_seconds(image: str, repo
         docker("rm", "--force", "--volumes", running.name, check=False)
 
 
-def test_sigterm_lets_a_request_in_flight_finish(image: str, repository: Path) -> None:
-    running = run_container(image, repository)
+def test_sigterm_lets_a_request_in_flight_finish(image: str, models: Path) -> None:
+    running = run_container(image, models)
     try:
         images, _ = mnist_digits(8)
-        _, expected_labels = local_predictions(repository, images)
+        _, expected_labels = local_predictions(models, images)
         body = json.dumps({"instances": images.tolist()}).encode()
         host, port = running.url.removeprefix("http://").split(":")
         head = (
