@@ -16,7 +16,13 @@ import orjson
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 
 # LogRecord attributes that are not "extra" fields
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+# (uvicorn adds "color_message", the message with ANSI colours: noise in JSON)
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from service import inference, openapi
 from service.dataplane import parse_version
-from service.errors import ModelNotFoundError
+from service.errors import InvalidInputError, ModelNotFoundError
 from service.inference import Call
 from service.registry import ModelVersion, State
 from service.routes.common import Name, Version, dataplane, json_response, label
@@ -156,3 +156,21 @@ async def predict(request: Request) -> Response:
 async def version_predict(request: Request) -> Response:
     params = request.path_params
     return await _predict(request, params["name"], params["version"])
+
+
+async def _unsupported_verb(request: Request) -> Response:
+    """TF Serving's other verbs: clients moving over try them; say what to use instead (not a 405)."""
+    params = request.path_params
+    verb = request.url.path.rsplit(":", 1)[-1]
+    where = f"/v1/models/{params['name']}" + (f"/versions/{params['version']}" if "version" in params else "")
+    raise InvalidInputError(f"':{verb}' is not supported by this server: use ':predict' (POST {where}:predict)")
+
+
+for _verb in ("classify", "regress"):
+    router.add_api_route(f"/v1/models/{{name}}:{_verb}", _unsupported_verb, methods=["POST"], include_in_schema=False)
+    router.add_api_route(
+        f"/v1/models/{{name}}/versions/{{version}}:{_verb}",
+        _unsupported_verb,
+        methods=["POST"],
+        include_in_schema=False,
+    )

@@ -98,6 +98,8 @@ def test_tfserving_status_and_metadata(client: TestClient) -> None:
         ("GET", "/v1/nothing", None, 404, "no route GET /v1/nothing"),
         ("DELETE", "/v2/models/mnist", None, 405, "method DELETE is not allowed"),
         ("POST", "/v1/models/mnist/image?top_k=0", None, 400, "top_k"),
+        ("POST", "/v1/models/mnist:classify", {}, 400, "':classify' is not supported by this server: use ':predict'"),
+        ("POST", "/v1/models/mnist/versions/1:regress", {}, 400, "(POST /v1/models/mnist/versions/1:predict)"),
     ],
 )
 def test_errors_are_json_with_a_message(
