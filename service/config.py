@@ -53,8 +53,9 @@ class Settings(BaseSettings):
     inline_max_us: float = Field(default=100.0, ge=0)
     """Inferences expected to take at most this many microseconds (rows x the one-row time measured
     at warm-up) run on the event loop: cheaper than the hop to a thread; 0 sends every one to the pool."""
-    batching: bool = False
-    """Coalesce concurrent requests into one ``session.run`` (dynamic batching)."""
+    batching: bool = True
+    """Coalesce concurrent requests into one ``session.run`` (dynamic batching); a request that is
+    alone still runs at once (inline when tiny), so batching never adds latency at low load."""
     batch_max_size: int = Field(default=64, gt=0)
     """Largest coalesced batch when batching is on."""
     batch_max_delay_ms: float = Field(default=2.0, ge=0)

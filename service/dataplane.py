@@ -33,6 +33,7 @@ class DataPlane:
         self._batchers: dict[ModelVersion, Batcher] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._histograms: dict[ModelVersion, Any] = {}
+        self.in_flight = 0  # HTTP requests being served, counted by ServiceMiddleware
 
     def entry(self, name: str) -> ModelEntry:
         try:
@@ -66,12 +67,15 @@ class DataPlane:
     ) -> dict[str, np.ndarray]:
         """Run one request's feeds; ``outputs`` empty means all. 504 after ``request_timeout``."""
         batching = self.settings.batching and len(feeds) == 1
-        if not batching:
-            batch = len(next(iter(feeds.values())))
+        batch = len(next(iter(feeds.values())))
+        small = batch * runtime.row_seconds * 1e6 <= self.settings.inline_max_us
+        # inline: cheaper than the hop to a thread (~120 us of CPU) and too short to stall the loop;
+        # with batching on, only for a request that is alone (a queue forms only under load)
+        if small and (not batching or self.in_flight <= 1):
             self._batch_histogram(version).observe(batch)
-            if batch * runtime.row_seconds * 1e6 <= self.settings.inline_max_us:
-                # cheaper than the hop to a thread (~120 us of CPU) and too short to stall the loop
-                return runtime.run(feeds, outputs)
+            return runtime.run(feeds, outputs)
+        if not batching:
+            self._batch_histogram(version).observe(batch)
         try:
             async with asyncio.timeout(self.settings.request_timeout):
                 if batching:

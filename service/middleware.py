@@ -86,6 +86,9 @@ class ServiceMiddleware:
             await send(message)
 
         start = time.perf_counter()
+        plane = self.dataplane
+        if plane is not None:
+            plane.in_flight += 1
         try:
             refusal = self._refusal(scope["path"], length, auth) or _encoding_refusal(encoding)
             body_receive = receive if length is not None else self._limited(receive)
@@ -102,6 +105,8 @@ class ServiceMiddleware:
             status = status or 500  # ServerErrorMiddleware answers 500 after us
             raise
         finally:
+            if plane is not None:
+                plane.in_flight -= 1
             # returned without answering: the client hung up (499, nginx's "client closed request")
             status = status or 499
             elapsed = time.perf_counter() - start

@@ -121,9 +121,30 @@ def test_metrics_count_requests_failures_latency_and_batches(client: TestClient)
 
 
 def test_batching_on_answers_the_same(make_client: Client) -> None:
-    plain = make_client().post("/v1/models/mnist:predict", json={"instances": [IMAGE]}).json()
-    batched = make_client(batching=True).post("/v1/models/mnist:predict", content=orjson.dumps({"instances": [IMAGE]}))
+    plain = make_client(batching=False).post("/v1/models/mnist:predict", json={"instances": [IMAGE]}).json()
+    batcher = make_client(batching=True, inline_max_us=0)  # every request through the batcher
+    batched = batcher.post("/v1/models/mnist:predict", content=orjson.dumps({"instances": [IMAGE]}))
     assert batched.status_code == 200 and batched.json() == plain
+
+
+def test_concurrent_requests_are_coalesced_when_batching(make_client: Client) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = make_client(batching=True, batch_max_delay_ms=20)
+    x = np.random.default_rng(0).uniform(0, 255, (28, 28)).tolist()
+    alone = client.post("/v2/models/mnist/infer", json=_infer(x)).json()["outputs"]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: client.post("/v2/models/mnist/infer", json=_infer(x)), range(64)))
+    assert {r.status_code for r in answers} == {200}
+    assert all(r.json()["outputs"] == alone for r in answers)  # each caller gets its own rows back
+    text = client.get("/metrics").text
+    count = float(text.split('service_inference_batch_size_count{model="mnist",version="1"} ')[1].split()[0])
+    rows = float(text.split('service_inference_batch_size_sum{model="mnist",version="1"} ')[1].split()[0])
+    assert rows == 65 and count < 65  # some session.run calls served several requests
+
+
+def _infer(x: list[list[float]]) -> dict[str, object]:
+    return {"inputs": [{"name": "images", "shape": [1, 28, 28], "datatype": "FP32", "data": x}]}
 
 
 def test_gzip_and_deflate_bodies_are_inflated_within_the_body_limit(make_client: Client) -> None:
