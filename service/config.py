@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=lambda data: _default_workers(data.get("intra_op_threads", 1)), ge=1)
     """uvicorn worker processes; default: cores // (1 + intra_op_threads), so workers never share cores."""
     inference_threads: int = Field(default=2, ge=1)
-    """Threads that run ``session.run`` off the event loop when batching is off."""
+    """Threads that run ``session.run`` off the event loop for inferences the batcher does not take."""
     inline_max_us: float = Field(default=100.0, ge=0)
     """Inferences expected to take at most this many microseconds (rows x the one-row time measured
     at warm-up) run on the event loop: cheaper than the hop to a thread; 0 sends every one to the pool."""
