@@ -168,3 +168,16 @@ def test_unknown_model_names_do_not_create_metric_series(client: httpx.Client) -
         assert client.post(f"/v2/models/probe-{i}/infer", json={"inputs": []}).status_code == 404
         assert client.get(f"/v1/models/probe-{i}/versions/{i + 1}").status_code == 404
     assert "probe-" not in client.get("/metrics").text
+
+
+def test_docs_page_loads_nothing_from_other_hosts(client: httpx.Client) -> None:
+    # the service often runs where the internet is not reachable (containers, clusters): a /docs
+    # that pulls Swagger UI from a CDN is a blank page there
+    html = client.get("/docs").text
+    assets = re.findall(r'(?:src|href|url)\s*[=:]\s*["\']([^"\']+)["\']', html)
+    assert any("swagger" in a.lower() for a in assets), assets
+    external = [a for a in assets if re.match(r"(?i)^(https?:)?//", a)]
+    assert not external, external
+    for asset in assets:
+        if asset.startswith("/") and not asset.startswith("/openapi.json"):
+            assert client.get(asset).status_code == 200, asset
