@@ -90,3 +90,21 @@ def test_other_origins_get_no_cors_headers(secured: LiveServer) -> None:
 
 def test_no_key_configured_means_open(client: httpx.Client) -> None:
     assert client.get("/v2/models/mnist", headers={"Authorization": ""}).status_code == 200
+
+
+def test_browsers_may_read_and_send_the_binary_extension_headers(client: httpx.Client) -> None:
+    # cross-origin JavaScript sees only safelisted response headers unless they are exposed
+    request = {"inputs": [v2_json_input("images", images(1))], "parameters": {"binary_data_output": True}}
+    response = client.post("/v2/models/mnist/infer", json=request, headers={"Origin": CORS_ORIGIN})
+    exposed = {h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")}
+    assert {"inference-header-content-length", "x-request-id"} <= exposed
+    preflight = client.options(
+        "/v2/models/mnist/infer",
+        headers={
+            "Origin": CORS_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "inference-header-content-length, x-request-id, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert "inference-header-content-length" in preflight.headers["access-control-allow-headers"].lower()
