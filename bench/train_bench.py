@@ -109,7 +109,8 @@ def compare(name: str, layers: Layers, lr_decay: float, epochs: int, threads: in
     ours = Ours(layers, lr_decay, train.x, train.y, threads)
     theirs = Torch(layers, lr_decay, train.x, train.y)
     times: dict[str, list[float]] = {"ours": [], "torch": []}
-    with blas_threads(threads):
+    # numpy's OpenBLAS threads as Trainer.fit would set them; torch keeps its own (MKL, OpenMP) pool
+    with blas_threads(ours.trainer.blas_threads()):
         for _ in range(epochs):
             for label, runner in (("ours", ours), ("torch", theirs)):
                 start = time.perf_counter()

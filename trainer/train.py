@@ -23,6 +23,7 @@ from trainer.progress import Progress
 from trainer.threads import blas_threads
 
 _EVAL_CHUNK = 4096
+_PARALLEL_GEMM_MACS = 4_000_000  # multiply-adds per product below which one BLAS thread is faster
 
 EpochCallback = Callable[[EpochMetrics], None]
 
@@ -65,6 +66,8 @@ class Trainer:
         callbacks: tuple[EpochCallback, ...] = (),
         threads: int | None = 1,
     ) -> None:
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {threads}")
         self.model, self.config, self.prep, self.threads = model, config, preprocessing, threads
         self.loss = SoftmaxCrossEntropy()
         self.optimizer: Optimizer = make_optimizer(
@@ -82,8 +85,17 @@ class Trainer:
 
     def fit(self, train: Dataset, val: Dataset | None = None) -> TrainResult:
         """Train ``config.epochs`` more epochs; with ``patience`` and ``val``, stop early and keep the best weights."""
-        with blas_threads(self.threads):
+        with blas_threads(self.blas_threads()):
             return self._fit(train, val)
+
+    def blas_threads(self) -> int | None:
+        """``threads``, except 1 when every layer's product is small (the seed model): waking BLAS
+        threads then costs more than they save. Depends on the architecture only, never the load."""
+        if self.threads is None or self.threads == 1:
+            return self.threads
+        shapes = self.model.architecture.parameter_shapes().values()
+        largest = max(self.config.batch_size * s[0] * s[1] for s in shapes if len(s) == 2)
+        return self.threads if largest >= _PARALLEL_GEMM_MACS else 1
 
     def _fit(self, train: Dataset, val: Dataset | None) -> TrainResult:
         batches = Batches(train.x, train.y, self.config.batch_size, self.prep)
