@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.cors import CORSMiddleware
 
 from contracts import PRODUCER_VERSION
@@ -76,7 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await dataplane.close()
             await registry.close()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc with Swagger UI and ReDoc served from the installed package
+    # (the service often runs where a CDN is unreachable: containers, clusters)
+    app = FastAPIOffline(
+        static_url="/docs-assets",
         title="deploy-anywhere service",
         version=PRODUCER_VERSION,
         description=DESCRIPTION,

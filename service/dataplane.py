@@ -66,16 +66,15 @@ class DataPlane:
         self, version: ModelVersion, runtime: ModelRuntime, feeds: dict[str, np.ndarray], outputs: list[str]
     ) -> dict[str, np.ndarray]:
         """Run one request's feeds; ``outputs`` empty means all. 504 after ``request_timeout``."""
-        batching = self.settings.batching and len(feeds) == 1
+        # the batcher only under load (a request alone has nobody to share a batch with, and must
+        # not queue behind a slow batch that timed out but still occupies the batcher's thread)
+        batching = self.settings.batching and len(feeds) == 1 and self.in_flight > 1
         batch = len(next(iter(feeds.values())))
-        small = batch * runtime.row_seconds * 1e6 <= self.settings.inline_max_us
-        # inline: cheaper than the hop to a thread (~120 us of CPU) and too short to stall the loop;
-        # with batching on, only for a request that is alone (a queue forms only under load)
-        if small and (not batching or self.in_flight <= 1):
-            self._batch_histogram(version).observe(batch)
-            return runtime.run(feeds, outputs)
         if not batching:
             self._batch_histogram(version).observe(batch)
+            if batch * runtime.row_seconds * 1e6 <= self.settings.inline_max_us:
+                # cheaper than the hop to a thread (~120 us of CPU) and too short to stall the loop
+                return runtime.run(feeds, outputs)
         try:
             async with asyncio.timeout(self.settings.request_timeout):
                 if batching:

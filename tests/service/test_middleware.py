@@ -122,9 +122,14 @@ def test_metrics_count_requests_failures_latency_and_batches(client: TestClient)
 
 def test_batching_on_answers_the_same(make_client: Client) -> None:
     plain = make_client(batching=False).post("/v1/models/mnist:predict", json={"instances": [IMAGE]}).json()
-    batcher = make_client(batching=True, inline_max_us=0)  # every request through the batcher
-    batched = batcher.post("/v1/models/mnist:predict", content=orjson.dumps({"instances": [IMAGE]}))
-    assert batched.status_code == 200 and batched.json() == plain
+    from concurrent.futures import ThreadPoolExecutor
+
+    batcher = make_client(batching=True)
+    with ThreadPoolExecutor(8) as pool:  # concurrent, so the batcher is used
+        answers = list(
+            pool.map(lambda _: batcher.post("/v1/models/mnist:predict", json={"instances": [IMAGE]}), range(32))
+        )
+    assert all(r.status_code == 200 and r.json() == plain for r in answers)
 
 
 def test_concurrent_requests_are_coalesced_when_batching(make_client: Client) -> None:
