@@ -43,11 +43,11 @@ class SoftmaxCrossEntropy:
         p = np.subtract(logits, logits.max(axis=1, keepdims=True), out=self._probs)
         target = p[self._rows, y]  # shifted logit of the true class, <= 0
         np.exp(p, out=p)
-        sums = p.sum(axis=1)
+        sums = np.add.reduce(p, axis=1)
         p /= sums[:, None]
         self._y = y
-        # -log softmax_y = log(sum exp(shifted)) - shifted_y; computed in float64 for the scalar only
-        return float(np.mean(np.log(sums, dtype=np.float64) - target))
+        # mean of -log softmax_y = log(sum exp(shifted)) - shifted_y; the sums are in float64
+        return (float(np.log(sums).sum(dtype=np.float64)) - float(target.sum(dtype=np.float64))) / len(y)
 
     def backward(self) -> np.ndarray:
         if self._probs is None or self._y is None:

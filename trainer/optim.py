@@ -11,6 +11,7 @@ GIL inside its loops); the arithmetic per element is unchanged, so results are i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -136,7 +137,7 @@ class Adam(Optimizer):
         self._lr_t = self._eps_t = 0.0
 
     def _prepare_step(self) -> None:
-        correction = np.sqrt(1 - self.b2**self.t)
+        correction = math.sqrt(1 - self.b2**self.t)
         self._lr_t = self.lr * correction / (1 - self.b1**self.t)
         self._eps_t = self.eps * correction
 
