@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,6 +23,7 @@ from service.registry import ModelEntry, ModelVersion, Registry, State
 from service.runtime import ModelRuntime
 
 log = logging.getLogger("service.dataplane")
+_WINDOW_SECONDS = 0.005
 
 
 class DataPlane:
@@ -34,6 +36,9 @@ class DataPlane:
         self._closing: set[asyncio.Task[None]] = set()
         self._histograms: dict[ModelVersion, Any] = {}
         self.in_flight = 0  # HTTP requests being served, counted by ServiceMiddleware
+        self._window_start = 0.0  # clients seen in the current and the previous 5 ms window
+        self._clients: set[object] = set()
+        self._previous_clients = 0
 
     def entry(self, name: str) -> ModelEntry:
         try:
@@ -68,7 +73,7 @@ class DataPlane:
         """Run one request's feeds; ``outputs`` empty means all. 504 after ``request_timeout``."""
         # the batcher only under load (a request alone has nobody to share a batch with, and must
         # not queue behind a slow batch that timed out but still occupies the batcher's thread)
-        batching = self.settings.batching and len(feeds) == 1 and self.in_flight > 1
+        batching = self.settings.batching and len(feeds) == 1 and (self.in_flight > 1 or self._busy())
         batch = len(next(iter(feeds.values())))
         if not batching:
             self._batch_histogram(version).observe(batch)
@@ -90,6 +95,19 @@ class DataPlane:
             raise InferenceTimeoutError(
                 f"the inference did not finish within {self.settings.request_timeout:g} s (request_timeout)"
             ) from None
+
+    def note_client(self, client: object) -> None:
+        """Called by the middleware for each request with its connection (host, port)."""
+        now = time.monotonic()
+        if now - self._window_start > _WINDOW_SECONDS:
+            self._window_start, self._previous_clients, self._clients = now, len(self._clients), set()
+        self._clients.add(client)
+
+    def _busy(self) -> bool:
+        """More than one connection sent requests in the last few milliseconds: there is concurrency
+        to batch. (Counting requests in flight is not enough: a tiny request is served within one
+        event-loop step, so even 64 busy connections rarely have two requests in flight at once.)"""
+        return max(self._previous_clients, len(self._clients)) > 1
 
     def _batch_histogram(self, version: ModelVersion) -> Any:
         histogram = self._histograms.get(version)

@@ -89,6 +89,7 @@ class ServiceMiddleware:
         plane = self.dataplane
         if plane is not None:
             plane.in_flight += 1
+            plane.note_client(scope.get("client"))
         try:
             refusal = self._refusal(scope["path"], length, auth) or _encoding_refusal(encoding)
             body_receive = receive if length is not None else self._limited(receive)

@@ -170,3 +170,18 @@ def test_gzip_and_deflate_bodies_are_inflated_within_the_body_limit(make_client:
     assert corrupt.status_code == 400 and "compressed body is corrupt" in corrupt.json()["error"]
     brotli = client.post("/v1/models/mnist:predict", content=body, headers={"content-encoding": "br"})
     assert brotli.status_code == 415 and "Content-Encoding 'br' is not supported" in brotli.json()["error"]
+
+
+def test_batching_engages_only_when_several_connections_are_active(client: TestClient) -> None:
+    plane = client.app.state.dataplane  # type: ignore[attr-defined]
+    time.sleep(0.02)
+    plane.note_client(("10.0.0.1", 1))
+    assert not plane._busy()  # one connection: requests run at once, never wait for a batch
+    plane.note_client(("10.0.0.2", 2))
+    assert plane._busy()
+    time.sleep(0.02)
+    plane.note_client(("10.0.0.1", 1))  # the window with two clients just ended: still counted
+    assert plane._busy()
+    time.sleep(0.02)
+    plane.note_client(("10.0.0.1", 1))
+    assert not plane._busy()
