@@ -81,7 +81,9 @@ def test_request_timeout_is_a_504_and_does_not_stall_other_requests(tmp_path: Pa
         (response,) = answers
         assert response.status_code == 504, response.text
         assert "0.3" in response.json()["error"]
-        assert max(waits) < 0.25, f"health checks waited up to {max(waits):.3f}s behind a slow inference"
+        # blocked, the loop would answer nothing until the inference ended (~1 s); the bound leaves room
+        # for a busy 2-core machine, where even an idle loop sees 0.2 s scheduling gaps
+        assert len(waits) >= 3 and max(waits) < 0.6, f"health checks waited up to {max(waits):.3f}s"
         small = {"inputs": [v2_json_input("x", np.ones((1, 784), np.float32))]}
         assert httpx.post(server.url + "/v2/models/slow/infer", json=small, timeout=30).status_code == 200
         assert httpx.get(server.url + "/v2/health/ready").status_code == 200
