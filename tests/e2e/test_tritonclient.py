@@ -12,6 +12,7 @@ from tritonclient.utils import InferenceServerException
 
 from tests.e2e.helpers import images, reference
 from tests.e2e.live import LiveServer
+from tests.e2e.models import DIGITS
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,28 @@ def test_compressed_request_is_decoded_or_refused_clearly(
         assert e.status() == "415" and "content-encoding" in str(e).lower(), str(e)
     else:
         np.testing.assert_array_equal(result.as_numpy("label"), reference(repository, "mnist", 2, x)["label"])
+
+
+def test_classification_request_is_answered_or_refused_never_ignored(
+    triton_client: triton.InferenceServerClient, repository: Path
+) -> None:
+    """``InferRequestedOutput(name, class_count=k)`` asks for Triton's classification extension: k
+    strings "score:index:label" per row. Ignoring it would hand the client floats it cannot parse."""
+    x = images(2, seed=16)
+    try:
+        result = triton_client.infer(
+            "mnist", [_input(x, binary=True)], outputs=[triton.InferRequestedOutput("probabilities", class_count=3)]
+        )
+    except InferenceServerException as e:
+        assert e.status() == "400" and "classification" in str(e).lower(), str(e)
+        assert "classification" not in triton_client.get_server_metadata()["extensions"]
+        return
+    assert "classification" in triton_client.get_server_metadata()["extensions"]
+    rows = result.as_numpy("probabilities")
+    assert rows.shape == (2, 3)
+    probabilities = reference(repository, "mnist", 2, x)["probabilities"]
+    for row, probs in zip(rows, probabilities, strict=True):
+        entries = [item.decode().split(":") for item in row]
+        assert [int(e[1]) for e in entries] == np.argsort(-probs, kind="stable")[:3].tolist()
+        np.testing.assert_allclose([float(e[0]) for e in entries], np.sort(probs)[::-1][:3], rtol=1e-5)
+        assert [e[2] for e in entries] == [DIGITS[int(e[1])] for e in entries]
