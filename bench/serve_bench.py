@@ -27,9 +27,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from serving.inprocess import ort_images_per_second  # noqa: E402
 from serving.payloads import Payloads, build_repository, write_payloads  # noqa: E402
-from serving.report import print_goals, print_table  # noqa: E402
+from serving.report import print_goals, print_table, target_labels  # noqa: E402
 from serving.targets import Target, start_targets  # noqa: E402
 from serving.wrk import Scenario, WrkResult, run_wrk  # noqa: E402
+
+from service.config import Settings  # noqa: E402
 
 CONNECTIONS = (1, 8, 64)
 
@@ -39,16 +41,13 @@ def scenarios(targets: dict[str, Target], payloads: Payloads) -> list[Scenario]:
     hello, base = targets["hello"], targets["baseline"]
     runs = [Scenario("hello", "GET /", hello.url("/"), c) for c in CONNECTIONS]
     runs += [Scenario("baseline", "TF instances", base.url(payloads.tf_path), c, payloads.tf) for c in CONNECTIONS]
-    for name in ("service", "service-batching", "service-alt-workers"):
+    for name in ("service", "service-other-batching", "service-alt-workers"):
         url = targets[name].url(payloads.tf_path)
         runs += [Scenario(name, "TF instances", url, c, payloads.tf) for c in CONNECTIONS]
     v2 = targets["service"].url(payloads.v2_path)
     runs += [Scenario("service", "V2 infer JSON", v2, c, payloads.v2) for c in CONNECTIONS]
-    runs += [
-        Scenario(
-            "service-batching", "V2 infer JSON", targets["service-batching"].url(payloads.v2_path), 64, payloads.v2
-        )
-    ]
+    other = targets["service-other-batching"].url(payloads.v2_path)
+    runs += [Scenario("service-other-batching", "V2 infer JSON", other, 64, payloads.v2)]
     for name in ("service", "service-alt-workers"):
         url = targets[name].url(payloads.v2_path)
         runs += [Scenario(name, "V2 binary x1000", url, c, payloads.binary, rows=1000) for c in (1, 2)]
@@ -75,10 +74,11 @@ def main() -> int:
                 for run in runs:
                     pid = targets[run.target].process.pid
                     results.setdefault(run.key, []).append(run_wrk(run, duration=args.duration, server_pid=pid))
-            workers = targets["service"].workers
+            workers = {name: t.workers for name, t in targets.items()}
     medians = {key: WrkResult.median(rs) for key, rs in results.items()}
-    print_table(medians)
-    ok = print_goals(medians, ort_rates, default_workers=workers)
+    labels = target_labels(Settings().batching, workers)
+    print_table(medians, labels)
+    ok = print_goals(medians, ort_rates, labels, default_workers=workers["service"])
     errors = sum(r.errors for rs in results.values() for r in rs)
     if problems or errors:
         for problem in problems:

@@ -6,22 +6,26 @@ from serving.wrk import WrkResult
 
 Key = tuple[str, str, int]
 
-LABELS = {
-    "hello": "FastAPI hello world (uvloop+httptools, no access log)",
-    "baseline": "baseline app (pydantic, sync, asyncio+h11)",
-    "service": "service, default settings",
-    "service-batching": "service, batching on",
-    "service-alt-workers": "service, other worker count",
-}
+
+def target_labels(default_batching: bool, workers: dict[str, int]) -> dict[str, str]:
+    """Table names; the service variants say what differs from the defaults."""
+    on_off = "on" if default_batching else "off"
+    return {
+        "hello": "FastAPI hello world (uvloop+httptools, no access log)",
+        "baseline": "baseline app (pydantic, sync, asyncio+h11)",
+        "service": f"service, defaults (batching {on_off}, {workers['service']} worker)",
+        "service-other-batching": f"service, batching {'off' if default_batching else 'on'}",
+        "service-alt-workers": f"service, {workers['service-alt-workers']} workers",
+    }
 
 
-def print_table(results: dict[Key, WrkResult]) -> None:
+def print_table(results: dict[Key, WrkResult], labels: dict[str, str]) -> None:
     print("\n| target | request | conns | req/s | images/s | p50 ms | p99 ms | CPU us/req | errors |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for (target, request, conns), r in results.items():
         images = f"{r.images_per_second:,.0f}" if r.rows > 1 else ""
         print(
-            f"| {LABELS.get(target, target)} | {request} | {conns} | {r.rps:,.0f} | {images} "
+            f"| {labels.get(target, target)} | {request} | {conns} | {r.rps:,.0f} | {images} "
             f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.cpu_us:,.0f} | {r.errors} |"
         )
 
@@ -33,7 +37,9 @@ def _check(label: str, value: float, goal: float, *, at_most: bool = False, unit
     return ok
 
 
-def print_goals(results: dict[Key, WrkResult], ort_rates: dict[str, float], default_workers: int) -> bool:
+def print_goals(
+    results: dict[Key, WrkResult], ort_rates: dict[str, float], labels: dict[str, str], default_workers: int
+) -> bool:
     """Print goals 1-4 with the measured ratios; True when goals 1-3 are all met."""
     hello64, base64 = results[("hello", "GET /", 64)], results[("baseline", "TF instances", 64)]
     hello1 = results[("hello", "GET /", 1)]
@@ -53,8 +59,8 @@ def print_goals(results: dict[Key, WrkResult], ort_rates: dict[str, float], defa
     print(f"- in-process onnxruntime, batch 1000, images/s: {ort_text}")
     ok &= _check("2. V2 binary x1000: share of in-process onnxruntime (best)", binary / best_ort, 0.50)
     print(f"- 4. default workers on this machine: {default_workers} (rule: service/server.py default_workers)")
-    _print_pairs(results, "service", "service-alt-workers", "1 vs 2 workers (default vs other)")
-    _print_pairs(results, "service", "service-batching", "batching off (default) vs on")
+    for other in ("service-alt-workers", "service-other-batching"):
+        _print_pairs(results, "service", other, f"{labels['service']} vs {labels[other]}")
     return ok
 
 

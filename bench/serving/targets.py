@@ -88,8 +88,9 @@ def _uvicorn(app: str, *options: str) -> list[str]:
 
 @contextlib.contextmanager
 def start_targets(work: Path, model: Path) -> Iterator[dict[str, Target]]:
-    """hello, baseline, service (default settings), service-batching and the other worker count."""
-    default_workers = Settings().workers
+    """hello, baseline, service (default settings), service with batching flipped, the other worker count."""
+    defaults = Settings()
+    default_workers = defaults.workers
     alt_workers = 2 if default_workers == 1 else 1
     service_env = {"SERVICE_REPOSITORY": str(model.parents[2]), "SERVICE_PORT": "{port}"}
     same_as_service = ("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header")
@@ -115,7 +116,7 @@ def start_targets(work: Path, model: Path) -> Iterator[dict[str, Target]]:
     launch = [sys.executable, *SERVICE_LAUNCH]
     variants = {
         "service": ({}, default_workers),
-        "service-batching": ({"SERVICE_BATCHING": "true"}, default_workers),
+        "service-other-batching": ({"SERVICE_BATCHING": str(not defaults.batching).lower()}, default_workers),
         "service-alt-workers": ({"SERVICE_WORKERS": str(alt_workers)}, alt_workers),
     }
     for name, (extra, workers) in variants.items():
