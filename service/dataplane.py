@@ -71,10 +71,16 @@ class DataPlane:
         self, version: ModelVersion, runtime: ModelRuntime, feeds: dict[str, np.ndarray], outputs: list[str]
     ) -> dict[str, np.ndarray]:
         """Run one request's feeds; ``outputs`` empty means all. 504 after ``request_timeout``."""
-        # the batcher only under load (a request alone has nobody to share a batch with, and must
-        # not queue behind a slow batch that timed out but still occupies the batcher's thread)
-        batching = self.settings.batching and len(feeds) == 1 and (self.in_flight > 1 or self._busy())
+        # The batcher only under load (a request alone has nobody to share a batch with), and only
+        # for requests smaller than a batch: a bigger one runs in the pool, so it never holds the
+        # batcher's one thread (a timed-out caller's run still occupies the thread it runs on).
         batch = len(next(iter(feeds.values())))
+        batching = (
+            self.settings.batching
+            and len(feeds) == 1
+            and batch < self.settings.batch_max_size
+            and (self.in_flight > 1 or self._busy())
+        )
         if not batching:
             self._batch_histogram(version).observe(batch)
             if batch * runtime.row_seconds * 1e6 <= self.settings.inline_max_us:
