@@ -56,6 +56,9 @@ RUN /usr/local/bin/pip install -q --no-deps --target /opt/deploy-anywhere . \
 
 # --- Runtime: the venv and the web runtime on a clean base; no compilers, no caches ---------------
 FROM python:3.11-slim
+LABEL org.opencontainers.image.title="deploy-anywhere" \
+      org.opencontainers.image.description="Train once, deploy anywhere: MLP trainer, ONNX exporter and a TF Serving + Open Inference Protocol service" \
+      org.opencontainers.image.licenses="Apache-2.0"
 # tini as PID 1 forwards SIGTERM to the process it runs and reaps zombies (uvicorn workers,
 # training jobs that install no signal handler).
 RUN apt-get update -q \

@@ -11,7 +11,8 @@ Builds the image once per session (the Dockerfile, classic builder), then:
 
 Without a Docker engine these tests skip with the reason; with REQUIRE_DOCKER=1 (CI) they fail
 instead, so CI can never pass without running them. Names and tags are unique per run and
-everything is removed afterwards (the image with --no-prune, so its layers stay cached).
+everything is removed afterwards, except the newest image, kept as deploy-anywhere:test-cache so
+the next run reuses its layers.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ BUILD_TIMEOUT = 1500  # a cold build downloads ~150 MB of wheels and Debian's np
 READY_TIMEOUT = 90.0
 COMPOSE_TIMEOUT = 420.0  # one epoch of training on a busy 2-core machine took 70 s, export 5 s
 MODEL = "mnist"
+CACHE_TAG = "deploy-anywhere:test-cache"
+TITLE_LABEL = "org.opencontainers.image.title=deploy-anywhere"
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(BUILD_TIMEOUT + 600)]
 
@@ -90,7 +93,11 @@ def image(engine: None) -> Iterator[str]:
     docker("build", "--tag", tag, str(ROOT), timeout=BUILD_TIMEOUT)
     print(f"\nimage {tag} built in {time.monotonic() - started:.0f} s")
     yield tag
-    docker("rmi", "--no-prune", tag, check=False)
+    # Keep the newest test image under one stable tag, as the layer cache of the next run, and
+    # delete the one it replaces (dangling now; the final stage's label marks our images only).
+    docker("tag", tag, CACHE_TAG, check=False)
+    docker("rmi", tag, check=False)
+    docker("image", "prune", "--force", "--filter", f"label={TITLE_LABEL}", check=False)
 
 
 @dataclass
@@ -188,6 +195,7 @@ def test_image_metadata(image: str) -> None:
     assert set(config["Config"]["Volumes"]) == {"/models", "/artifacts"}
     assert config["Config"]["Healthcheck"]["Test"][0] == "CMD"
     assert config["Config"]["Cmd"] == ["serve"]
+    assert config["Config"]["Labels"]["org.opencontainers.image.title"] == "deploy-anywhere"
     size_mb = config["Size"] / 1e6
     print(f"\nimage size: {size_mb:.0f} MB")
     assert size_mb < 800, f"the image grew to {size_mb:.0f} MB"
