@@ -112,6 +112,7 @@ class ModelRuntime:
         self.output_names = tuple(t.name for t in self.outputs)
         self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
         self.classes_output = self._classes_output()
+        self.has_labels = False  # class names from the model's metadata (else labels are class ids)
         self.labels = self._labels()
         self.row_seconds = math.inf  # one-row inference time, measured by warmup()
 
@@ -127,6 +128,7 @@ class ModelRuntime:
             try:
                 labels = json.loads(raw)
                 if isinstance(labels, list):
+                    self.has_labels = True
                     return tuple(str(label) for label in labels)
             except json.JSONDecodeError:
                 pass  # a foreign model with a non-JSON "labels" entry: fall back to class ids

@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from service.errors import InvalidInputError
-from service.protocols import binary
+from service.protocols import binary, classification
 from service.protocols.tensors import check_batch, load_json_object, to_array
 from service.runtime import ModelRuntime, TensorSpec
 
@@ -29,6 +29,7 @@ class InferRequest:
     feeds: dict[str, np.ndarray]
     outputs: list[str] = field(default_factory=list)  # requested output names; empty: all
     batch: int = 0
+    classify: dict[str, int] = field(default_factory=dict)  # output -> k (classification extension)
 
 
 def decode(body: bytes, header_length: str | None, model: ModelRuntime, max_batch_size: int) -> InferRequest:
@@ -56,7 +57,8 @@ def decode(body: bytes, header_length: str | None, model: ModelRuntime, max_batc
         raise InvalidInputError(f"missing input(s) {missing}: the model expects {_signature(model.inputs)}")
     batch = next(iter(feeds.values())).shape[0]
     check_batch(batch, max_batch_size, "the request")
-    return InferRequest(header, feeds, _requested_outputs(header, model), batch)
+    outputs = _requested_outputs(header, model)
+    return InferRequest(header, feeds, outputs, batch, classification.requested(header, model) if outputs else {})
 
 
 def _decode_input(tensor: Any, i: int, model: ModelRuntime, raw: dict[str, np.ndarray]) -> tuple[str, np.ndarray]:
@@ -125,8 +127,12 @@ def encode(
 ) -> tuple[bytes, dict[str, str]]:
     """The response body and its extra headers (binary extension: header length, content type)."""
     datatypes = {t.name: t.datatype for t in model.outputs}
+    for classified, k in request.classify.items():
+        labels = model.labels if model.has_labels else None
+        results = {**results, classified: classification.classify(results[classified], k, labels)}
+        datatypes[classified] = "BYTES"
     outputs = [
-        {"name": n, "datatype": datatypes[n], "shape": list(a.shape), "data": a.reshape(-1)} for n, a in results.items()
+        {"name": n, "datatype": datatypes[n], "shape": list(a.shape), "data": _flat(a)} for n, a in results.items()
     ]
     response: dict[str, Any] = {"model_name": name, "model_version": str(version), "outputs": outputs}
     if "id" in request.header:
@@ -139,6 +145,11 @@ def encode(
         body, length = binary.encode_response(response, {n: results[n] for n in as_binary})
         return body, {binary.HEADER_LENGTH: str(length), "content-type": binary.CONTENT_TYPE}
     return orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY), {}
+
+
+def _flat(array: np.ndarray) -> Any:
+    # orjson writes numeric arrays itself; strings (classification) go as a list
+    return array.reshape(-1).tolist() if array.dtype == object else array.reshape(-1)
 
 
 def _wants_binary(header: dict[str, Any]) -> bool:

@@ -12,14 +12,14 @@ from contracts import PRODUCER_NAME, PRODUCER_VERSION
 from service import inference, openapi
 from service.errors import ModelNotReadyError
 from service.inference import Call
-from service.protocols import binary
+from service.protocols import binary, classification
 from service.registry import State
 from service.routes.common import Name, Version, dataplane, json_response, label
 
 router = APIRouter(tags=["Open Inference Protocol (V2)"])
 # the inference routes, included first: FastAPI matches routes in order and these are the hot path
 hot = APIRouter(tags=["Open Inference Protocol (V2)"])
-EXTENSIONS = [binary.EXTENSION]
+EXTENSIONS = [binary.EXTENSION, classification.EXTENSION]
 
 
 # health answers carry no body (V2 spec): documented without content so schema checks agree

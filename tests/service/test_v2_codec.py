@@ -130,3 +130,28 @@ def test_foreign_model_inputs_are_read_from_the_model(foreign_runtime: ModelRunt
     body = orjson.dumps({"inputs": [{"name": spec.name, "shape": [2, 784], "datatype": "FP32", "data": [0.0] * 1568}]})
     parsed = v2.decode(body, None, foreign_runtime, 64)
     assert parsed.feeds[spec.name].shape == (2, 784)
+
+
+def test_classification_extension_answers_top_k_strings(runtime: ModelRuntime) -> None:
+    outputs = [{"name": "probabilities", "parameters": {"classification": 3}}]
+    parsed = v2.decode(request(outputs=outputs), None, runtime, 64)
+    results = runtime.run(parsed.feeds, parsed.outputs)
+    body, _ = v2.encode(parsed, runtime, "mnist", 1, results)
+    (output,) = orjson.loads(body)["outputs"]
+    assert output["datatype"] == "BYTES" and output["shape"] == [1, 3]
+    probs = results["probabilities"][0]
+    best = np.argsort(-probs, kind="stable")[:3]
+    assert [e.split(":")[1] for e in output["data"]] == [str(i) for i in best]
+    assert [e.split(":")[2] for e in output["data"]] == [runtime.labels[i] for i in best]
+    np.testing.assert_allclose([float(e.split(":")[0]) for e in output["data"]], probs[best], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("params", "name", "message"),
+    [
+        ({"classification": 0}, "probabilities", "positive integer"),
+        ({"classification": 2}, "label", "cannot be classified"),
+    ],
+)
+def test_bad_classification_requests(runtime: ModelRuntime, params: dict[str, Any], name: str, message: str) -> None:
+    assert message in decode_error(request(outputs=[{"name": name, "parameters": params}]), runtime)
