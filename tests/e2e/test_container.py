@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
@@ -35,6 +36,10 @@ import onnxruntime as ort
 import pytest
 
 from contracts import INPUT_NAME, LABEL_NAME, MODEL_ONNX, PROBABILITIES_NAME
+from tests.e2e.browser import browser_fixture  # noqa: F401 - the `browser` fixture (skips without chromium)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = uuid.uuid4().hex[:8]
@@ -296,6 +301,49 @@ def test_logs_are_json_lines_on_the_container_output(container: Container) -> No
     lines = [line for line in container.logs().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]
     assert any(r["message"] == "version loaded" and r.get("model") == MODEL for r in records)
+
+
+@pytest.mark.browser
+def test_the_page_runs_the_model_in_a_browser_from_the_images_files(container: Container, browser: Browser) -> None:
+    """The image keeps only the onnxruntime-web files the page loads: prove the page needs no other.
+
+    Chromium opens the page the container serves, a stroke is drawn, and both panels answer: the
+    service over REST, and onnxruntime-web in the browser with the runtime fetched from the container.
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        failed: list[str] = []
+        requested: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requested.append(r.url))
+        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.goto(f"{container.url}/")
+        page.wait_for_selector("[data-testid=version-select]:not([disabled])", timeout=30_000)
+        box = page.get_by_test_id("draw-canvas").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.15 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.85 * box["height"], steps=12)
+        page.mouse.up()
+        page.wait_for_function(
+            """() => ['rest', 'browser'].every((name) => {
+                const panel = document.querySelector(`[data-testid=${name}-panel]`);
+                return ['done', 'error'].includes(panel.dataset.state);
+            })""",
+            timeout=60_000,
+        )
+        states = {n: page.get_by_test_id(f"{n}-panel").get_attribute("data-state") for n in ("rest", "browser")}
+        status = page.get_by_test_id("browser-status").inner_text()
+        assert states == {"rest": "done", "browser": "done"}, (states, status, failed)
+        labels = {n: page.get_by_test_id(f"{n}-label").inner_text() for n in ("rest", "browser")}
+        assert labels["rest"] == labels["browser"], labels  # same model, same input, two runtimes
+        assert errors == [] and failed == [], (errors, failed)
+        assert all(url.startswith(container.url) for url in requested), requested  # nothing from a CDN
+        assert any("/ui/ort/" in url and url.endswith(".wasm") for url in requested), requested
+    finally:
+        context.close()
 
 
 # --- SIGTERM -----------------------------------------------------------------------------------
