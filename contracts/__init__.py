@@ -5,10 +5,10 @@ depends only on numpy and pydantic so that the service image stays lean.
 """
 
 from contracts.artifact import (
+    ACTIVATIONS,
     ARTIFACT_SCHEMA_VERSION,
     MODEL_JSON,
     WEIGHTS_NPZ,
-    ACTIVATIONS,
     Architecture,
     ArtifactError,
     DatasetInfo,

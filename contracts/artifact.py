@@ -133,9 +133,7 @@ class ModelSpec(_Strict):
 
     def model_post_init(self, _context: object) -> None:
         if len(self.labels) != self.architecture.num_classes:
-            raise ValueError(
-                f"{len(self.labels)} labels for an output layer of {self.architecture.num_classes} units"
-            )
+            raise ValueError(f"{len(self.labels)} labels for an output layer of {self.architecture.num_classes} units")
 
 
 def param_name(layer_index: int, kind: Literal["kernel", "bias"]) -> str:
@@ -167,7 +165,8 @@ def load_artifact(path: str | Path) -> tuple[ModelSpec, dict[str, np.ndarray]]:
     """Read and cross-check an artifact; raise ArtifactError naming what is wrong."""
     root = Path(path)
     if not root.is_dir():
-        raise ArtifactError(f"{root}: no such artifact directory (expected a folder with {MODEL_JSON} and {WEIGHTS_NPZ})")
+        expected = f"a folder with {MODEL_JSON} and {WEIGHTS_NPZ}"
+        raise ArtifactError(f"{root}: no such artifact directory (expected {expected})")
     spec = _load_spec(root / MODEL_JSON)
     weights = _load_weights(root / WEIGHTS_NPZ)
     _check_weights(spec, weights, source=str(root / WEIGHTS_NPZ))
