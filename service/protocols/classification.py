@@ -42,7 +42,7 @@ def classify(scores: np.ndarray, k: int, labels: tuple[str, ...] | None) -> np.n
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     rows = []
     for row, indices in zip(scores, top, strict=True):
-        entries = [f"{row[i]}:{i}" + (f":{labels[i]}" if labels and i < len(labels) else "") for i in indices]
+        entries = [f"{str(row[i])}:{i}" + (f":{labels[i]}" if labels and i < len(labels) else "") for i in indices]
         rows.append(entries)
     out = np.empty(top.shape, dtype=object)
     out[:] = rows
