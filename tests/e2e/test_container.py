@@ -397,7 +397,12 @@ def test_sigterm_lets_a_request_in_flight_finish(image: str, models: Path) -> No
             time.sleep(0.5)
             stopper = threading.Thread(target=stop, args=(running,))
             stopper.start()
-            time.sleep(1.5)  # SIGTERM has arrived; the server no longer accepts, but drains this one
+            # Wait until the server is shutting down (SIGTERM arrived: no new connections), then finish the request.
+            deadline = time.monotonic() + 15
+            while "Shutting down" not in running.logs():
+                assert time.monotonic() < deadline, f"no shutdown within 15 s of SIGTERM:\n{running.logs()[-2000:]}"
+                time.sleep(0.1)
+            assert running.state(".State.Running") == "true"  # still draining: this request holds it open
             sock.sendall(body[len(body) // 2 :])
             response = b""
             while chunk := sock.recv(65536):
