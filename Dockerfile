@@ -19,6 +19,7 @@ COPY package-lock.json .npmrc docker/fetch_ort_web.py service/ui.py ./
 # `npm pack` fetches only the onnxruntime-web tarball (no onnxruntime-node, no install scripts);
 # fetch_ort_web.py checks it against the lockfile's sha512 and keeps only the files the page loads
 # (the module service/ui.py names as ORT_ENTRY, its WebAssembly loader and binary).
+# Ref: https://docs.npmjs.com/cli/commands/npm-pack
 RUN python3 fetch_ort_web.py package-lock.json ui.py /ort-web
 
 # --- Python dependencies into a virtual environment: the layer that changes least ------------------
@@ -32,6 +33,7 @@ WORKDIR /src
 # when one of these two files changes. pip byte-compiles what it installs (the non-root runtime
 # never writes .pyc files), then leaves: nothing installs packages at run time. The .pth file puts
 # the project (next stage) on the venv's path.
+# Ref: https://pip.pypa.io/en/stable/user_guide/#constraints-files , https://docs.python.org/3/library/site.html
 COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > requirements.txt \
@@ -50,6 +52,7 @@ COPY exporter ./exporter
 COPY service ./service
 # The base image's pip builds the wheel (setuptools from PyPI in an isolated build environment);
 # the venv's python then imports everything the three commands need, as a smoke test.
+# Ref: https://pip.pypa.io/en/stable/cli/pip_install/#cmdoption-t
 RUN /usr/local/bin/pip install -q --no-deps --target /opt/deploy-anywhere . \
     && rm -rf /opt/deploy-anywhere/bin \
     && python -c "import importlib.metadata as m, service.app, trainer.cli, exporter.export; print('deploy-anywhere', m.version('deploy-anywhere'))"
@@ -60,7 +63,9 @@ LABEL org.opencontainers.image.title="deploy-anywhere" \
       org.opencontainers.image.description="Train once, deploy anywhere: MLP trainer, ONNX exporter and a TF Serving + Open Inference Protocol service" \
       org.opencontainers.image.licenses="Apache-2.0"
 # tini as PID 1 forwards SIGTERM to the process it runs and reaps zombies (uvicorn workers,
-# training jobs that install no signal handler).
+# training jobs that install no signal handler). Named volumes start as a copy of the image's
+# folder, owner included, so /models and /artifacts belong to the non-root user.
+# Ref: https://github.com/krallin/tini#why-tini , https://docs.docker.com/engine/storage/volumes/#populate-a-volume-using-a-container
 RUN apt-get update -q \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends tini \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
@@ -89,6 +94,7 @@ WORKDIR /home/app
 VOLUME ["/models", "/artifacts"]
 EXPOSE 8000
 # Ready = every model loaded and warmed up (V2 readiness), checked with the standard library only.
+# Ref: https://docs.docker.com/reference/dockerfile/#healthcheck
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "/usr/local/lib/deploy-anywhere/healthcheck.py"]
 ENTRYPOINT ["tini", "--", "/usr/local/lib/deploy-anywhere/entrypoint.sh"]
