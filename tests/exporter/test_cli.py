@@ -1,10 +1,12 @@
 """``python -m exporter``: every bad input -> exit 2, one clear message, nothing left behind."""
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -131,15 +133,28 @@ def test_repository_that_is_a_file(capsys, artifact, tmp_path):
     assert repo.read_text() == "not a folder"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders, so this cannot fail as root")
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """Make ``folder`` unwritable for this process: mode 0555, plus the immutable attribute as root
+    (root ignores the mode bits but not ``chattr +i``)."""
+    folder.chmod(0o555)
+    immutable = os.geteuid() == 0
+    if immutable and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("running as root and chattr +i is not available here, so nothing is read-only")
+    try:
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
 def test_read_only_repository(capsys, artifact, tmp_path):
     repo = tmp_path / "models"
     repo.mkdir()
-    repo.chmod(0o555)
-    try:
+    with read_only(repo):
         assert_refused(capsys, repo, artifact, "--repository", repo, "--name", "m", message="is not writable")
-    finally:
-        repo.chmod(0o755)
+    assert list(repo.iterdir()) == []
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", ""])
