@@ -67,6 +67,11 @@ def _png_truncated() -> bytes:
 CASES: dict[str, Bad] = {
     # ----- TF Serving REST --------------------------------------------------------------------------
     "tf-malformed-json": Bad("POST", PREDICT, ("json",), kwargs=_raw(b'{"instances": [[1, 2')),
+    "tf-deeply-nested": Bad(
+        "POST", PREDICT, ("json",), kwargs=_raw(b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    ),
+    "tf-invalid-utf8": Bad("POST", PREDICT, ("json",), kwargs=_raw(b'{"instances": "\xff\xfe"}')),
+    "tf-overflowing-number": Bad("POST", PREDICT, ("infinity",), kwargs=_raw(_with_token("1e400"))),
     "tf-empty-body": Bad("POST", PREDICT, ("empty",), kwargs=_raw(b"")),
     "tf-body-not-object": Bad("POST", PREDICT, ("object",), kwargs=_raw(b"[1, 2, 3]")),
     "tf-wrong-content-type": Bad(
