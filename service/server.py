@@ -26,7 +26,10 @@ parsing, routing: most of the time of a one-image request) and ``intra_op_thread
 onnxruntime, whose pool spins; so ``workers = max(1, cores // (1 + intra_op_threads))`` with
 ``cores`` = the CPUs this process may use (affinity mask and cgroup CPU quota). With the default
 ``intra_op_threads = 1`` that is one worker on 2 cores and four on 8; workers x threads never
-exceed the cores, so workers never fight over them.
+exceed the cores, so workers never fight over them. Measured on 2 cores (docs/performance.md):
+a second worker is noise up to 8 connections and x1.4-2.1 at 64 with batching on, where one
+event loop is the bottleneck and wrk leaves a core idle; it is not the default there because each
+worker has its own metrics registry (a scrape sees one worker) and its own model copies.
 """
 
 from __future__ import annotations
