@@ -3,7 +3,9 @@
 Each batch is gathered from the raw (uint8 or float32) inputs with ``np.take(..., out=)`` and
 preprocessed in place, so an epoch allocates nothing and converts each sample exactly once.
 Measured here on MNIST: about 13 ms per epoch, against about 95 ms for permuting a float32 copy
-of the whole dataset and 20 ms for ``x[idx]`` fancy indexing of float32 batches.
+of the whole dataset and 20 ms for ``x[idx]`` fancy indexing of float32 batches (and 27 ms for
+one ``np.take`` of the whole uint8 set per epoch). The labels are permuted once per epoch
+(``labels``): batches are contiguous slices of it, and a loop can score a whole epoch at once.
 """
 
 from __future__ import annotations
@@ -32,23 +34,27 @@ class Batches:
         self.prep = prep
         self._raw = np.empty((self.batch_size, self.x.shape[1]), dtype=self.x.dtype)
         self._xb = np.empty((self.batch_size, self.x.shape[1]), dtype=np.float32)
-        self._yb = np.empty(self.batch_size, dtype=np.int64)
+        self.labels = np.empty_like(self.y)  # this epoch's labels in batch order
 
     def __len__(self) -> int:
         return -(-len(self.y) // self.batch_size)
 
     def epoch(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         order = rng.permutation(len(self.y))
+        np.take(self.y, order, out=self.labels)
         scale, mean, std = np.float32(self.prep.scale), np.float32(self.prep.mean), np.float32(self.prep.std)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            n = len(idx)
-            raw, xb, yb = self._raw[:n], self._xb[:n], self._yb[:n]
-            np.take(self.x, idx, axis=0, out=raw)
-            np.take(self.y, idx, out=yb)
-            np.multiply(raw, scale, out=xb, casting="unsafe")
+        x, raw, xb, labels, size = self.x, self._raw, self._xb, self.labels, self.batch_size
+        for start in range(0, len(order), size):
+            idx = order[start : start + size]
+            if len(idx) < size:  # the last, partial batch
+                raw, xb = raw[: len(idx)], xb[: len(idx)]
+            np.take(x, idx, axis=0, out=raw)
+            # a cast copy then an in-place float32 multiply: 14 us on [128, 784] uint8, against
+            # 17 us for one mixed-type multiply, with bit-identical results
+            np.copyto(xb, raw, casting="unsafe")
+            np.multiply(xb, scale, out=xb)
             if mean != 0:
                 xb -= mean
             if std != 1:
                 xb /= std
-            yield xb, yb
+            yield xb, labels[start : start + size]
