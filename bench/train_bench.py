@@ -8,6 +8,7 @@ a full ``python -m trainer`` run in a subprocess.
 
     .venv/bin/pip install torch==2.13.0    # bench-only (a CPU wheel); `make bench` does this
     .venv/bin/python bench/train_bench.py  # about 1-2 minutes on 2 idle cores
+    .venv/bin/python bench/train_bench.py --only seed  # one model's row (and the memory line)
 
 Both sides use the same thread count (``--threads``, default 2) and the same initialisation for
 the seed model (Glorot-uniform, zero bias: PyTorch's default init leaves more logits dead). Runs of
@@ -39,6 +40,7 @@ MODELS = {  # name: (layers, per-epoch learning-rate decay: the trainer's defaul
     "mlp 784-256-128-10": (((256, "relu"), (128, "relu"), (10, "linear")), 0.8),
     "seed preset 784-10": (((10, "relu"),), 1.0),
 }
+SHORT_NAMES = {"mlp": "mlp 784-256-128-10", "seed": "seed preset 784-10"}  # for --only
 Layers = tuple[tuple[int, str], ...]
 
 
@@ -150,6 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10, help="epochs per model and framework [10]")
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads for numpy and torch [2]")
+    parser.add_argument("--only", choices=sorted(SHORT_NAMES), help="run one model's row only [both]")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
     import torch
@@ -158,8 +161,9 @@ def main() -> None:
     print(f"numpy {np.__version__}, torch {torch.__version__}, {args.threads} threads, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, {os.cpu_count()} cores")  # fmt: skip
     print(f"{'model':<20} {'ours/epoch':>11} {'torch/epoch':>11} {'ratio':>8} {'ours acc':>9} {'torch acc':>9}")
+    models = {SHORT_NAMES[args.only]: MODELS[SHORT_NAMES[args.only]]} if args.only else MODELS
     results: dict[str, object] = {name: compare(name, layers, decay, args.epochs, args.threads)
-                                  for name, (layers, decay) in MODELS.items()}  # fmt: skip
+                                  for name, (layers, decay) in models.items()}  # fmt: skip
     peak = peak_memory_mib(args.threads)
     print(f"peak memory of a full-MNIST training run (VmHWM): {peak:.0f} MiB")
     results["peak_rss_mib"] = peak
