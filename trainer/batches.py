@@ -41,14 +41,16 @@ class Batches:
 
     def epoch(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         order = rng.permutation(len(self.y))
-        np.take(self.y, order, out=self.labels)
+        # mode="clip": with the default "raise", numpy buffers ``out`` (a second copy); a permutation
+        # is always in range. 9.5 us against 16 us per [128, 784] uint8 batch here.
+        np.take(self.y, order, out=self.labels, mode="clip")
         scale, mean, std = np.float32(self.prep.scale), np.float32(self.prep.mean), np.float32(self.prep.std)
         x, raw, xb, labels, size = self.x, self._raw, self._xb, self.labels, self.batch_size
         for start in range(0, len(order), size):
             idx = order[start : start + size]
             if len(idx) < size:  # the last, partial batch
                 raw, xb = raw[: len(idx)], xb[: len(idx)]
-            np.take(x, idx, axis=0, out=raw)
+            np.take(x, idx, axis=0, out=raw, mode="clip")
             # a cast copy then an in-place float32 multiply: 14 us on [128, 784] uint8, against
             # 17 us for one mixed-type multiply, with bit-identical results
             np.copyto(xb, raw, casting="unsafe")

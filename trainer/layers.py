@@ -63,6 +63,7 @@ class Dense(Layer):
         self.kernel, self.bias = kernel, bias
         self.dkernel, self.dbias = np.zeros_like(kernel), np.zeros_like(bias)
         self._x: np.ndarray | None = None
+        self._ones = np.ones(0, dtype=kernel.dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
@@ -76,7 +77,12 @@ class Dense(Layer):
         if self._x is None:
             raise RuntimeError("Dense.backward called before forward")
         matmul(self._x.T, dout, self.dkernel)
-        np.add.reduce(dout, axis=0, out=self.dbias)
+        # the bias gradient (column sums) as ones @ dout: a GEMV took 0.7-1.7 us on [128, 10..256]
+        # where add.reduce took 2.2-3.6 us
+        ones = self._ones
+        if ones.shape[0] != dout.shape[0] or ones.dtype != dout.dtype:
+            ones = self._ones = np.ones(dout.shape[0], dtype=dout.dtype)
+        np.matmul(ones, dout, out=self.dbias)
         if not need_dx:
             return dout
         dx = self._buffer("dx", self._x.shape, dout.dtype)
