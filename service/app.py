@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -57,9 +58,11 @@ def _document_errors_as_400(app: FastAPI) -> None:
     app.openapi = schema  # type: ignore[method-assign]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, metrics_dir: Path | None = None) -> FastAPI:
+    """``metrics_dir``: the Prometheus multiprocess directory shared by the workers of one server
+    (``service.server.serve``); ``None``, as in tests: the app's own in-memory registry."""
     settings = settings or Settings()
-    metrics = Metrics()
+    metrics = Metrics(metrics_dir)
     registry = Registry(settings.repository, RuntimeOptions(settings.intra_op_threads, settings.inter_op_threads))
     dataplane = DataPlane(registry, settings, metrics)
     registry.listen(dataplane.on_change)

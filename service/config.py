@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     inter_op_threads: int = Field(default=1, ge=0)
     """onnxruntime inter-op threads per session (0: onnxruntime's default)."""
     workers: int = Field(default_factory=lambda data: _default_workers(data.get("intra_op_threads", 1)), ge=1)
-    """uvicorn worker processes; default: cores // (1 + intra_op_threads), so workers never share cores."""
+    """uvicorn worker processes, each loading the repository; default: one per core (cores // intra_op_threads),
+    so workers x intra-op threads == cores and workers never fight over them."""
     inference_threads: int = Field(default=2, ge=1)
     """Threads that run ``session.run`` off the event loop for inferences the batcher does not take."""
     inline_max_us: float = Field(default=100.0, ge=0)

@@ -8,23 +8,72 @@
     service_model_load_failures_total{model, version}               versions rejected at load or warm-up
 
 ``protocol`` is ``tfserving``, ``v2``, ``image`` or ``api``.
+
+With several worker processes (``service.server.serve``), each worker records into mmap files in
+one directory and ``/metrics`` sums them (Prometheus multiprocess mode): one scrape shows every
+worker's requests. ``use_process_mode`` switches a process into that mode before its app exists.
+Every worker loads the whole repository, so the loaded-versions gauge is the max over the live
+workers, and a version rejected at load counts once per worker that rejected it.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # a one-image request takes ~0.2-2 ms; a 1000-image binary batch tens of ms
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+# prometheus_client's own variable: its multiprocess values open their files in this directory
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def use_process_mode(directory: Path | None) -> None:
+    """Process-wide: where the values of metrics created from now on live. ``None``: in memory, per
+    metric object (one worker; many apps in one process stay apart). A directory: mmap files shared
+    by the workers, which ``Metrics(directory)`` aggregates. prometheus_client makes this choice
+    once, when it is first imported, from ``PROMETHEUS_MULTIPROC_DIR``; setting it here makes it
+    independent of import order and of whatever that variable held in the operator's environment."""
+    if directory is None:
+        os.environ.pop(MULTIPROC_DIR_ENV, None)
+        os.environ.pop(MULTIPROC_DIR_ENV.lower(), None)  # the deprecated spelling prometheus_client still reads
+        values.ValueClass = values.MutexValue
+        return
+    os.environ[MULTIPROC_DIR_ENV] = str(directory)
+    if not _multiprocess_values():  # a second MultiProcessValue would open this pid's files twice
+        values.ValueClass = values.MultiProcessValue()
+
+
+def _multiprocess_values() -> bool:
+    return values.ValueClass is not values.MutexValue
+
+
+def _forget_dead_workers(directory: Path) -> None:
+    """Drop the live-gauge files of workers that died (uvicorn replaces crashed workers), so the
+    loaded-versions gauge shows the workers alive now; their counters stay, as counters must."""
+    for path in directory.glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(directory))
+        except PermissionError:
+            pass  # alive, owned by someone else
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """The service's metrics. ``multiprocess_dir``: the directory of ``use_process_mode``, which
+    this process must have entered; ``render`` then sums every worker's values."""
+
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        if multiprocess_dir is not None and not _multiprocess_values():
+            raise RuntimeError("Metrics(multiprocess_dir) needs use_process_mode(multiprocess_dir) first")
+        self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[str, str, str, int], tuple[Any, Any, Any]] = {}
         labels = ["model", "version", "protocol", "code"]
@@ -46,8 +95,14 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        # every worker loads the whole repository: the workers alive agree, so their max is the count
+        # (a sum would multiply it by the worker count)
         self.loaded = Gauge(
-            "service_model_versions_loaded", "Versions loaded and serving", ["model"], registry=self.registry
+            "service_model_versions_loaded",
+            "Versions loaded and serving",
+            ["model"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
         )
         self.load_failures = Counter(
             "service_model_load_failures",
@@ -74,4 +129,9 @@ class Metrics:
         latency.observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        _forget_dead_workers(self.multiprocess_dir)
+        registry = CollectorRegistry()  # a fresh one per scrape: the collector reads the files each time
+        multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))
+        return generate_latest(registry)

@@ -17,19 +17,22 @@ What this module guarantees, and why (numbers: ``docs/performance.md``):
   (at most ``request_timeout`` + 5 s) and then runs the app's lifespan shutdown, which drains
   the model registry and any batcher.
 - Workers: ``settings.workers`` processes share the one listening socket. Each worker is a full
-  copy of the app (its own onnxruntime sessions, metrics registry and repository poller); with
-  more than one, the settings reach the spawned workers as JSON in an environment variable,
-  because uvicorn can only start workers from an import string.
+  copy of the app (its own onnxruntime sessions and repository poller); with more than one, the
+  settings reach the spawned workers as JSON in an environment variable, because uvicorn can only
+  start workers from an import string.
+- One metrics view over all workers: with more than one worker, ``serve`` creates a private
+  temporary directory for Prometheus multiprocess mode before spawning them, every worker records
+  into it, and ``/metrics`` in any worker sums them all; the directory is removed at shutdown.
+  With one worker the app keeps its own in-memory registry.
 
-The worker/thread rule (``default_workers``): a worker needs one core for its event loop (JSON
-parsing, routing: most of the time of a one-image request) and ``intra_op_threads`` cores for
-onnxruntime, whose pool spins; so ``workers = max(1, cores // (1 + intra_op_threads))`` with
-``cores`` = the CPUs this process may use (affinity mask and cgroup CPU quota). With the default
-``intra_op_threads = 1`` that is one worker on 2 cores and four on 8; workers x threads never
-exceed the cores, so workers never fight over them. Measured on 2 cores (docs/performance.md):
-a second worker is noise up to 8 connections and x1.4-2.1 at 64 with batching on, where one
-event loop is the bottleneck and wrk leaves a core idle; it is not the default there because each
-worker has its own metrics registry (a scrape sees one worker) and its own model copies.
+The worker/thread rule (``default_workers``): one worker per core, each with one onnxruntime
+intra-op thread (and one inter-op thread): ``workers = max(1, cores // intra_op_threads)`` with
+``cores`` = the CPUs this process may use (affinity mask and cgroup CPU quota), so workers x
+intra-op threads == cores and workers never fight over cores. With ``intra_op_threads = 1``,
+onnxruntime runs on the calling thread (no spinning pool), so a worker's event loop and its
+inferences share its core. ``intra_op_threads = 0`` (onnxruntime's default, one per core) gives
+one worker. Measured on 2 cores (docs/performance.md): 2 workers are as fast as 1 up to 8
+connections and x1.4-2.1 at 64, where one event loop is the bottleneck.
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +54,7 @@ from uvicorn.supervisors import Multiprocess
 
 from service.config import Settings
 from service.logs import configure_logging
+from service.metrics import MULTIPROC_DIR_ENV, use_process_mode
 
 logger = logging.getLogger("service.server")
 
@@ -56,13 +62,14 @@ logger = logging.getLogger("service.server")
 # environment variable must never be able to run code).
 SETTINGS_ENV = "DEPLOY_ANYWHERE_SERVE_SETTINGS"
 _GRACE_SECONDS = 5
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
 
 
 def usable_cores() -> int:
     """CPUs this process may really use: the affinity mask, capped by a cgroup v2 CPU quota
     (``docker run --cpus 2`` leaves all host CPUs in the mask but only 2 cores of time)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    quota = _cgroup_cpu_quota(Path("/sys/fs/cgroup/cpu.max"))
+    quota = _cgroup_cpu_quota(CGROUP_CPU_MAX)
     return max(1, min(cores, quota) if quota else cores)
 
 
@@ -77,11 +84,11 @@ def _cgroup_cpu_quota(path: Path) -> int | None:
 
 
 def default_workers(intra_op_threads: int = 1, cores: int | None = None) -> int:
-    """The worker rule of the module docstring: one core per worker's event loop plus its
-    onnxruntime intra-op threads (``0`` means onnxruntime's default of one thread per core)."""
+    """The worker rule of the module docstring: as many workers as the cores hold their onnxruntime
+    intra-op threads (``0`` means onnxruntime's default of one thread per core: one worker)."""
     cores = cores if cores is not None else usable_cores()
     threads = intra_op_threads if intra_op_threads > 0 else cores
-    return max(1, cores // (1 + threads))
+    return max(1, cores // threads)
 
 
 def app_from_environment() -> FastAPI:
@@ -90,7 +97,10 @@ def app_from_environment() -> FastAPI:
 
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log_level, settings.log_format)  # a spawned worker starts with no handlers
-    return create_app(settings)
+    directory = os.environ.get(MULTIPROC_DIR_ENV)  # set by serve() for its workers
+    metrics_dir = Path(directory) if directory else None
+    use_process_mode(metrics_dir)  # before create_app makes any metric
+    return create_app(settings, metrics_dir)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -132,26 +142,38 @@ def uvicorn_config(settings: Settings, app: str | Callable[[], FastAPI]) -> uvic
 
 def serve(settings: Settings) -> None:
     """Serve ``create_app(settings)`` until SIGTERM/SIGINT; exit with status 3 if it cannot start."""
-    from service.app import create_app
-
     configure_logging(settings.log_level, settings.log_format)
-    if settings.workers > 1:
-        os.environ[SETTINGS_ENV] = settings.model_dump_json()
-        config = uvicorn_config(settings, f"{__name__}:app_from_environment")
-    else:
-        config = uvicorn_config(settings, lambda: create_app(settings))
     sock = bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     logger.info("Serving on http://%s:%d with %d worker(s)", host, port, settings.workers)
     try:
         if settings.workers > 1:
-            Multiprocess(config, sockets=[sock]).run()
-            return
-        server = uvicorn.Server(config)
-        server.run(sockets=[sock])
-        if not server.started:
-            sys.exit(STARTUP_FAILURE)
+            _run_workers(settings, sock)
+        else:
+            _run_one(settings, sock)
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
+
+
+def _run_one(settings: Settings, sock: socket.socket) -> None:
+    from service.app import create_app
+
+    use_process_mode(None)  # the app's in-memory registry, whatever PROMETHEUS_MULTIPROC_DIR says
+    server = uvicorn.Server(uvicorn_config(settings, lambda: create_app(settings)))
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+def _run_workers(settings: Settings, sock: socket.socket) -> None:
+    """uvicorn's supervisor and ``settings.workers`` spawned workers, recording metrics into one
+    fresh directory (mkdtemp: mode 0700) that is removed once they have all exited."""
+    metrics_dir = Path(tempfile.mkdtemp(prefix="service-metrics-"))
+    try:
+        use_process_mode(metrics_dir)  # exported in the environment the workers inherit
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        Multiprocess(uvicorn_config(settings, f"{__name__}:app_from_environment"), sockets=[sock]).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -17,14 +17,33 @@ from service.config import Settings
 
 @pytest.mark.parametrize(
     ("intra_op_threads", "cores", "workers"),
-    [(1, 1, 1), (1, 2, 1), (1, 3, 1), (1, 4, 2), (1, 8, 4), (3, 8, 2), (7, 8, 1), (0, 8, 1), (1, 64, 32)],
+    [(1, 1, 1), (1, 2, 2), (1, 3, 3), (1, 4, 4), (1, 8, 8), (2, 8, 4), (3, 8, 2), (7, 8, 1), (0, 8, 1), (1, 64, 64)],
 )
-def test_workers_times_threads_plus_event_loops_never_exceed_the_cores(
+def test_one_worker_per_core_so_workers_times_threads_fill_the_cores(
     intra_op_threads: int, cores: int, workers: int
 ) -> None:
     assert server.default_workers(intra_op_threads, cores=cores) == workers
     threads = intra_op_threads or cores
-    assert workers == 1 or workers * (1 + threads) <= cores
+    assert workers * threads <= cores  # never two onnxruntime threads on one core
+    assert cores - workers * threads < threads  # and no core left that a worker more would fit on
+
+
+@pytest.mark.parametrize(
+    ("cpus", "cpu_max", "workers"),
+    [(1, "max 100000\n", 1), (2, "max 100000\n", 2), (4, "max 100000\n", 4), (8, "200000 100000\n", 2)],
+)
+def test_default_settings_run_one_worker_per_usable_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpus: int, cpu_max: str, workers: int
+) -> None:
+    """Affinity mask and cgroup quota (``docker run --cpus 2`` on an 8-core host gives 2) reach the
+    default of ``Settings().workers``, with one intra-op and one inter-op thread each."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    (tmp_path / "cpu.max").write_text(cpu_max)
+    monkeypatch.setattr(server, "CGROUP_CPU_MAX", tmp_path / "cpu.max")
+    for name in ("SERVICE_WORKERS", "SERVICE_INTRA_OP_THREADS", "SERVICE_INTER_OP_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert (settings.workers, settings.intra_op_threads, settings.inter_op_threads) == (workers, 1, 1)
 
 
 @pytest.mark.parametrize(
