@@ -7,6 +7,7 @@ serving a request (registry, dataplane, an exception handler) carries it without
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from contextvars import ContextVar
 from typing import Any
@@ -54,8 +55,10 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
-    """Route the service's and uvicorn's loggers to stderr in the chosen format (idempotent)."""
-    handler = logging.StreamHandler()
+    """Route the service's and uvicorn's loggers to stdout in the chosen format (idempotent).
+
+    Stdout, because that is where containers and process managers collect an app's logs."""
+    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     for name in ("service", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)

@@ -11,7 +11,7 @@ What this module guarantees, and why (numbers: ``docs/performance.md``):
   client). We bind the listening socket ourselves with ``IPPROTO_TCP`` and TCP_NODELAY set on it
   (Linux copies it to accepted sockets), so the cliff cannot happen even without uvloop.
 - No uvicorn access log and no uvicorn logging config: ``service.logs.configure_logging`` sends
-  the service's and uvicorn's loggers to stderr as JSON (or text); the service's middleware logs
+  the service's and uvicorn's loggers to stdout as JSON (or text); the service's middleware logs
   failed requests (and every request at debug level).
 - Graceful shutdown: on SIGTERM/SIGINT uvicorn stops accepting, lets in-flight requests finish
   (at most ``request_timeout`` + 5 s) and then runs the app's lifespan shutdown, which drains
