@@ -9,14 +9,9 @@ from trainer.model import INITS
 from trainer.optim import OPTIMIZERS
 from trainer.presets import PRESETS
 
+# Without --preset the CLI trains the "mlp" preset; these are the settings no preset names.
 DEFAULTS = {
-    "hidden": (256, 128),
-    "activation": "relu",
-    "output_activation": "linear",
-    "init": "auto",
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "lr_decay": 0.8,
+    **PRESETS["mlp"],
     "epochs": 10,
     "batch_size": 128,
     "seed": 0,
