@@ -13,10 +13,14 @@ def target_labels(default_batching: bool, workers: dict[str, int]) -> dict[str, 
     return {
         "hello": "FastAPI hello world (uvloop+httptools, no access log)",
         "baseline": "baseline app (pydantic, sync, asyncio+h11)",
-        "service": f"service, defaults (batching {on_off}, {workers['service']} worker)",
+        "service": f"service, defaults (batching {on_off}, {_workers(workers['service'])})",
         "service-other-batching": f"service, batching {'off' if default_batching else 'on'}",
-        "service-alt-workers": f"service, {workers['service-alt-workers']} workers",
+        "service-alt-workers": f"service, {_workers(workers['service-alt-workers'])}",
     }
+
+
+def _workers(n: int) -> str:
+    return f"{n} worker" if n == 1 else f"{n} workers"
 
 
 def print_table(results: dict[Key, WrkResult], labels: dict[str, str]) -> None:
