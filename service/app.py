@@ -30,6 +30,7 @@ from service.registry import Registry
 from service.routes import api, images, monitoring, tfserving, v2
 from service.runtime import RuntimeOptions
 from service.ui import mount_ui
+from service.workers import WorkerReadiness
 
 log = logging.getLogger("service.app")
 DESCRIPTION = (
@@ -38,11 +39,13 @@ DESCRIPTION = (
 )
 
 
-async def _keep_loaded(registry: Registry, poll_interval: float) -> None:
+async def _keep_loaded(registry: Registry, poll_interval: float, readiness: WorkerReadiness) -> None:
     try:
         await registry.scan()
     except Exception:
         log.exception("initial repository scan failed")
+    if registry.ready:
+        readiness.mark()
     if poll_interval > 0:
         await registry.poll(poll_interval)
 
@@ -66,11 +69,12 @@ def create_app(settings: Settings | None = None, metrics_dir: Path | None = None
     registry = Registry(settings.repository, RuntimeOptions(settings.intra_op_threads, settings.inter_op_threads))
     dataplane = DataPlane(registry, settings, metrics)
     registry.listen(dataplane.on_change)
+    readiness = WorkerReadiness(metrics_dir, settings.workers)  # the workers of one server share the directory
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         log.info("loading the model repository", extra={"repository": str(settings.repository)})
-        loader = asyncio.create_task(_keep_loaded(registry, settings.poll_interval))
+        loader = asyncio.create_task(_keep_loaded(registry, settings.poll_interval, readiness))
         try:
             yield
         finally:
@@ -95,6 +99,7 @@ def create_app(settings: Settings | None = None, metrics_dir: Path | None = None
     app.state.metrics = metrics
     app.state.registry = registry
     app.state.dataplane = dataplane
+    app.state.readiness = readiness
     install_error_handlers(app)
     _document_errors_as_400(app)
     for router in (tfserving.hot, v2.hot, v2.router, tfserving.router, images.router, api.router):

@@ -15,6 +15,7 @@ from service.inference import Call
 from service.protocols import binary, classification
 from service.registry import State
 from service.routes.common import Name, Version, dataplane, json_response, label
+from service.workers import WorkerReadiness
 
 router = APIRouter(tags=["Open Inference Protocol (V2)"])
 # the inference routes, included first: FastAPI matches routes in order and these are the hot path
@@ -39,7 +40,8 @@ async def live() -> Response:
     responses={**_EMPTY_200, **_EMPTY_400},
 )
 async def ready(request: Request) -> Response:
-    return Response(status_code=200 if dataplane(request).registry.ready else 400)
+    readiness: WorkerReadiness = request.app.state.readiness  # with several workers: all of them
+    return Response(status_code=200 if readiness.ready(dataplane(request).registry.ready) else 400)
 
 
 @router.get(
