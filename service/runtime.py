@@ -191,8 +191,8 @@ class ModelRuntime:
 def _binding_run(session: ort.InferenceSession) -> Callable[..., list[np.ndarray]]:
     """``session.run`` without its Python wrapper: the wrapper re-checks on every call what never
     changes for us (input names present, WebGPU graph capture off, OrtValue ownership) and costs
-    ~5-7 us of a ~30 us one-image run. The codecs give every input, and a missing one is still
-    refused by the binding itself (InvalidArgument, a 400 like any other rejected input)."""
+    ~5-7 us of a ~30 us one-image run. Both codecs refuse a request that lacks a model input (400)
+    before it gets here; the binding still checks dtypes and shapes (InvalidArgument -> 400)."""
     binding = getattr(session, "_sess", None)
     if binding is None or not callable(getattr(binding, "run", None)):  # another onnxruntime layout
         return lambda names, feeds, options: session.run(names, feeds, options)
