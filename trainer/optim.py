@@ -59,10 +59,14 @@ class Optimizer:
                 continue
             arrays = (p, grads[name], *scratch, *state)
             chunks = list(zip(*(np.array_split(a.reshape(-1), self.workers) for a in arrays), strict=True))
-            futures = [self._pool.submit(self._apply, *c[:4], c[4:]) for c in chunks[1:]]
-            self._apply(*chunks[0][:4], chunks[0][4:])
+            futures = [self._pool.submit(self._apply_chunk, chunk) for chunk in chunks[1:]]
+            self._apply_chunk(chunks[0])
             for f in futures:
                 f.result()
+
+    def _apply_chunk(self, arrays: Arrays) -> None:
+        p, g, tmp, tmp2, *state = arrays
+        self._apply(p, g, tmp, tmp2, tuple(state))
 
     def _apply(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, tmp2: np.ndarray, state: Arrays) -> None:
         if self.weight_decay:
