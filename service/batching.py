@@ -21,10 +21,12 @@ Scheduling, chosen so that batching never adds latency at low load:
 
 Requests are ``[n, ...]`` arrays; only requests with the same trailing shape and dtype are
 concatenated (others wait for the next batch), and a request with more than ``max_batch_size``
-rows runs alone. ``run_fn`` must return arrays whose first dimension is the batch. If a
-coalesced run raises, each of its requests is re-run alone, so an exception reaches exactly the
-callers whose input caused it. A caller that is cancelled (e.g. a request timeout) is dropped
-from the queue; its batch-mates are unaffected.
+rows runs alone. ``inline(rows)``, when given, says which batches are short enough to run on the
+event loop itself: with a worker process per core the hop to the worker thread buys no
+parallelism, only a thread switch and a wake-up of the loop per batch. ``run_fn`` must return
+arrays whose first dimension is the batch. If a coalesced run raises, each of its requests is
+re-run alone, so an exception reaches exactly the callers whose input caused it. A caller that
+is cancelled (e.g. a request timeout) is dropped from the queue; its batch-mates are unaffected.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class Batcher:
         max_delay_ms: float = 2.0,
         *,
         on_batch: Callable[[int], None] | None = None,
+        inline: Callable[[int], bool] | None = None,
         name: str = "batcher",
     ) -> None:
         if max_batch_size < 1:
@@ -79,6 +82,7 @@ class Batcher:
         self.max_batch_size = max_batch_size
         self.max_delay = max_delay_ms / 1000.0
         self._on_batch = on_batch
+        self._inline = inline  # rows -> run this batch on the event loop instead of the worker thread
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._queue: deque[_Request] = deque()
         self._queued_rows = 0
@@ -178,7 +182,10 @@ class Batcher:
         if self._on_batch is not None:
             self._on_batch(len(x))
         try:
-            outputs = await loop.run_in_executor(self._executor, self._run_fn, x)
+            if self._inline is not None and self._inline(len(x)):
+                outputs = self._run_fn(x)  # short enough: cheaper than the hop to the worker thread
+            else:
+                outputs = await loop.run_in_executor(self._executor, self._run_fn, x)
             parts = _split(outputs, [r.rows for r in batch])
         except Exception as exc:
             if len(batch) == 1:

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     """Largest coalesced batch when batching is on."""
     batch_max_delay_ms: float = Field(default=2.0, ge=0)
     """Longest a request waits for others to join its batch, in milliseconds."""
+    batch_inline_max_us: float = Field(default=1000.0, ge=0)
+    """Coalesced batches expected to take at most this many microseconds (rows x the one-row time
+    measured at warm-up) run on the event loop instead of the batch thread, which costs a thread
+    switch per batch and, with a worker per core, adds no parallelism; 0 sends every batch to the thread."""
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Log level of the service's loggers."""
     log_format: Literal["json", "text"] = "json"

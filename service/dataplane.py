@@ -131,6 +131,7 @@ class DataPlane:
                 self.settings.batch_max_size,
                 self.settings.batch_max_delay_ms,
                 on_batch=histogram.observe,
+                inline=lambda rows: rows * runtime.row_seconds * 1e6 <= self.settings.batch_inline_max_us,
                 name=f"batcher-{version.name}-{version.version}",
             )
             self._batchers[version] = batcher

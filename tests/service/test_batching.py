@@ -222,3 +222,24 @@ def test_bad_parameters_are_refused() -> None:
         Batcher(Recorder(), max_batch_size=0)
     with pytest.raises(ValueError, match="max_delay_ms"):
         Batcher(Recorder(), max_delay_ms=-1)
+
+
+async def test_short_batches_run_on_the_event_loop_and_long_ones_on_the_worker_thread() -> None:
+    threads: list[int] = []
+
+    def run(x: np.ndarray) -> dict[str, np.ndarray]:
+        threads.append(threading.get_ident())
+        if (x < 0).any():
+            raise ValueError("negative input")
+        return {"total": x.reshape(len(x), -1).sum(axis=1)}
+
+    batcher = Batcher(run, max_batch_size=64, max_delay_ms=0, inline=lambda rows: rows <= 2)
+    inputs = [np.full((1, 3), i, np.float32) for i in range(4)]
+    short = await batcher.submit(inputs[0])  # 1 row: inline
+    both = await asyncio.gather(*(batcher.submit(x) for x in inputs[1:]))  # 3 rows together: thread
+    with pytest.raises(ValueError, match="negative input"):  # an inline error reaches its caller too
+        await batcher.submit(np.full((1, 3), -1, np.float32))
+    await batcher.close()
+    assert [float(r["total"][0]) for r in (short, *both)] == [0.0, 3.0, 6.0, 9.0]
+    loop_thread = threading.get_ident()
+    assert threads[0] == loop_thread and threads[1] != loop_thread and threads[2] == loop_thread
