@@ -21,7 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 from service.config import Settings
 from service.protocols.binary import HEADER_LENGTH, encode_request
 from tests.e2e.helpers import images, reference, v2_json_input
-from tests.e2e.live import live_server, stop
+from tests.e2e.live import LiveServer, live_server, stop
 from tests.e2e.models import write_model, write_onnx
 
 
@@ -56,20 +56,23 @@ def slow_model(repeats: int = 60) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def test_request_timeout_is_a_504_and_does_not_stall_other_requests(tmp_path: Path) -> None:
-    write_onnx(tmp_path, "slow", 1, slow_model())
+def start_slow_request(server: LiveServer) -> tuple[threading.Thread, list[httpx.Response]]:
+    """Post a 1000-row batch to the ``slow`` model from a thread; its answer lands in the list."""
     x = np.ones((1000, 784), np.float32)
     body, n = encode_request({"inputs": [{"name": "x", "shape": [1000, 784], "datatype": "FP32"}]}, {"x": x})
+    answers: list[httpx.Response] = []
+    url = server.url + "/v2/models/slow/infer"
+    slow = threading.Thread(
+        target=lambda: answers.append(httpx.post(url, content=body, headers={HEADER_LENGTH: str(n)}, timeout=30))
+    )
+    slow.start()
+    return slow, answers
+
+
+def test_request_timeout_is_a_504_and_does_not_stall_other_requests(tmp_path: Path) -> None:
+    write_onnx(tmp_path, "slow", 1, slow_model())
     with live_server(tmp_path, "--request-timeout", "0.3") as server:
-        answers: list[httpx.Response] = []
-        slow = threading.Thread(
-            target=lambda: answers.append(
-                httpx.post(
-                    server.url + "/v2/models/slow/infer", content=body, headers={HEADER_LENGTH: str(n)}, timeout=30
-                )
-            )
-        )
-        slow.start()
+        slow, answers = start_slow_request(server)
         time.sleep(0.1)
         waits = []
         # probe for a fixed window, not just while the client waits: the inference goes on after the 504
@@ -134,18 +137,8 @@ def test_two_workers_answer_without_the_delayed_ack_stall(tmp_path: Path) -> Non
 
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
     write_onnx(tmp_path, "slow", 1, slow_model())
-    x = np.ones((1000, 784), np.float32)
-    body, n = encode_request({"inputs": [{"name": "x", "shape": [1000, 784], "datatype": "FP32"}]}, {"x": x})
     with live_server(tmp_path) as server:
-        answers: list[httpx.Response] = []
-        slow = threading.Thread(
-            target=lambda: answers.append(
-                httpx.post(
-                    server.url + "/v2/models/slow/infer", content=body, headers={HEADER_LENGTH: str(n)}, timeout=30
-                )
-            )
-        )
-        slow.start()
+        slow, answers = start_slow_request(server)
         time.sleep(0.15)
         started = time.monotonic()
         code = stop(server)
