@@ -21,21 +21,25 @@ import onnxruntime as ort
 from contracts import METADATA_KEYS, PROBABILITIES_NAME
 from service.errors import InvalidInputError
 from service.optimize import optimized_copy
+from service.protocols.binary import datatype_of
 
-# onnxruntime element type -> numpy dtype and V2 datatype string
-_ORT_TYPES: dict[str, tuple[np.dtype, str]] = {
-    "tensor(float)": (np.dtype(np.float32), "FP32"),
-    "tensor(double)": (np.dtype(np.float64), "FP64"),
-    "tensor(float16)": (np.dtype(np.float16), "FP16"),
-    "tensor(int8)": (np.dtype(np.int8), "INT8"),
-    "tensor(int16)": (np.dtype(np.int16), "INT16"),
-    "tensor(int32)": (np.dtype(np.int32), "INT32"),
-    "tensor(int64)": (np.dtype(np.int64), "INT64"),
-    "tensor(uint8)": (np.dtype(np.uint8), "UINT8"),
-    "tensor(uint16)": (np.dtype(np.uint16), "UINT16"),
-    "tensor(uint32)": (np.dtype(np.uint32), "UINT32"),
-    "tensor(uint64)": (np.dtype(np.uint64), "UINT64"),
-    "tensor(bool)": (np.dtype(np.bool_), "BOOL"),
+# onnxruntime element type -> numpy dtype; the V2 datatype string comes from the one V2 table
+_ORT_TYPES: dict[str, np.dtype] = {
+    f"tensor({name})": np.dtype(dtype)
+    for name, dtype in {
+        "float": np.float32,
+        "double": np.float64,
+        "float16": np.float16,
+        "int8": np.int8,
+        "int16": np.int16,
+        "int32": np.int32,
+        "int64": np.int64,
+        "uint8": np.uint8,
+        "uint16": np.uint16,
+        "uint32": np.uint32,
+        "uint64": np.uint64,
+        "bool": np.bool_,
+    }.items()
 }
 
 
@@ -73,9 +77,9 @@ class RuntimeOptions:
 def _tensor_spec(node: ort.NodeArg) -> TensorSpec:
     if node.type not in _ORT_TYPES:
         raise ModelLoadError(f"tensor {node.name!r} has type {node.type}, which the service cannot serve")
-    dtype, datatype = _ORT_TYPES[node.type]
+    dtype = _ORT_TYPES[node.type]
     shape = tuple(d if isinstance(d, int) and d > 0 else None for d in (node.shape or []))
-    return TensorSpec(node.name, dtype, datatype, shape)
+    return TensorSpec(node.name, dtype, datatype_of(dtype), shape)
 
 
 def _session_options(options: RuntimeOptions) -> ort.SessionOptions:
