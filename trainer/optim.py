@@ -19,6 +19,14 @@ import numpy as np
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 PARALLEL_MIN_SIZE = 1 << 16  # below this, handing work to a thread costs more than it saves
+# State that decays with no new gradient (momentum, Adam's m and v of dead units) passes through
+# float32's subnormal range (below ~1.2e-38), where x86 arithmetic is many times slower: 2% of
+# Adam's m made every pass over it 5x slower here (15 -> 84 us on the MLP's 235k parameters).
+# Every FLUSH_EVERY steps, state below FLUSH_BELOW is set to zero; from 1e-30 a state value decays
+# (x0.9 per step at most) to no less than ~3e-32 in 32 steps, so it never becomes subnormal, and
+# zeroing it changes no update by more than lr * 1e-30 / eps, far below float32 resolution.
+FLUSH_EVERY = 32
+FLUSH_BELOW = 1e-30
 
 Arrays = tuple[np.ndarray, ...]
 
@@ -63,6 +71,14 @@ class Optimizer:
             self._apply_chunk(chunks[0])
             for f in futures:
                 f.result()
+        if self.t % FLUSH_EVERY == 0:
+            self._flush_tiny_state()
+
+    def _flush_tiny_state(self) -> None:
+        for _, _, (tmp, _), state in self._slots:
+            for a in state:
+                np.abs(a, out=tmp)
+                np.putmask(a, tmp < FLUSH_BELOW, 0)
 
     def _apply_chunk(self, arrays: Arrays) -> None:
         p, g, tmp, tmp2, *state = arrays

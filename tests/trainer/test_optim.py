@@ -116,3 +116,18 @@ def test_parallel_chunked_update_is_identical_to_serial(name):
     np.testing.assert_array_equal(serial["all"], parallel["all"])
     for key, value in a.state_dict().items():
         np.testing.assert_array_equal(value, b.state_dict()[key])
+
+
+@pytest.mark.parametrize("build", [lambda p: Adam(p), lambda p: Momentum(p, lr=0.1)])
+def test_decaying_state_never_becomes_subnormal(build):
+    # a unit that stops getting gradients: its state decays x0.9 per step through float32's
+    # subnormal range, where every pass over the state array runs several times slower
+    p = {"w": np.ones(1000, np.float32)}
+    opt = build(p)
+    opt.step({"w": np.full(1000, 1e-3, np.float32)})
+    zero = {"w": np.zeros(1000, np.float32)}
+    tiny = np.finfo(np.float32).tiny
+    for _ in range(1200):  # 0.9**1200 ~ 1e-55: the decay crosses the subnormal range on the way
+        opt.step(zero)
+        for state in opt.state["w"].values():
+            assert not np.any((state != 0) & (np.abs(state) < tiny)), f"subnormal state at step {opt.t}"
