@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from trainer.fused import adam_update
+
 OPTIMIZERS = ("sgd", "momentum", "adam")
 PARALLEL_MIN_SIZE = 1 << 16  # below this, handing work to a thread costs more than it saves
 # State that decays with no new gradient (momentum, Adam's m and v of dead units) passes through
@@ -165,18 +167,8 @@ class Adam(Optimizer):
 
     def _update(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, state: Arrays) -> None:
         m, v = state
-        m -= g  # m = b1 * m + (1 - b1) * g  ==  b1 * (m - g) + g, without a temporary
-        m *= self.b1
-        m += g
-        np.multiply(g, g, out=tmp)  # v = b2 * (v - g^2) + g^2
-        v -= tmp
-        v *= self.b2
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp += self._eps_t
-        np.divide(m, tmp, out=tmp)
-        tmp *= self._lr_t
-        p -= tmp
+        p1, g1, m1, v1 = (a.reshape(-1) for a in (p, g, m, v))  # views: parameters and state are contiguous
+        adam_update(p1, g1, m1, v1, self.b1, self.b2, self._lr_t, self._eps_t)
 
 
 def make_optimizer(name: str, params: Mapping[str, np.ndarray], *, lr: float, weight_decay: float = 0.0,

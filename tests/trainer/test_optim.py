@@ -131,3 +131,28 @@ def test_decaying_state_never_becomes_subnormal(build):
         opt.step(zero)
         for state in opt.state["w"].values():
             assert not np.any((state != 0) & (np.abs(state) < tiny)), f"subnormal state at step {opt.t}"
+
+
+def test_fused_adam_kernel_is_the_numpy_arithmetic_to_the_bit():
+    from trainer.fused import adam_update
+
+    rng = np.random.default_rng(0)
+    p, g, m, v = (rng.standard_normal(5000).astype(np.float32) for _ in range(4))
+    v = np.abs(v)
+    b1, b2, lr_t, eps_t = np.float32(0.9), np.float32(0.999), np.float32(1e-3), np.float32(1e-8)
+    m_ref = b1 * (m - g) + g
+    v_ref = b2 * (v - g * g) + g * g
+    p_ref = p - lr_t * (m_ref / (np.sqrt(v_ref) + eps_t))
+    adam_update(p, g, m, v, 0.9, 0.999, 1e-3, 1e-8)
+    for got, want in ((m, m_ref), (v, v_ref), (p, p_ref)):
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
+
+
+def test_fused_adam_kernel_refuses_arrays_it_would_update_a_copy_of():
+    from trainer.fused import adam_update
+
+    strided = np.zeros(20, np.float32)[::2]
+    ok = np.zeros(10, np.float32)
+    with pytest.raises(ValueError, match="1-D contiguous arrays of one dtype"):
+        adam_update(strided, ok, ok.copy(), ok.copy(), 0.9, 0.999, 1e-3, 1e-8)
