@@ -1,5 +1,8 @@
 """Single optimizer steps against hand-worked updates (numbers in the comments)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -133,9 +136,12 @@ def test_decaying_state_never_becomes_subnormal(build):
             assert not np.any((state != 0) & (np.abs(state) < tiny)), f"subnormal state at step {opt.t}"
 
 
-def test_fused_adam_kernel_is_the_numpy_arithmetic_to_the_bit():
-    from trainer.fused import adam_update
+@pytest.mark.parametrize("kernel", ["adam_update", "adam_numpy"])
+def test_adam_kernels_are_the_paper_arithmetic_to_the_bit(kernel):
+    from trainer import fused
 
+    if kernel == "adam_update" and not fused.FUSED:
+        pytest.skip("numba is not installed (the `fast` extra): adam_update runs adam_numpy")
     rng = np.random.default_rng(0)
     p, g, m, v = (rng.standard_normal(5000).astype(np.float32) for _ in range(4))
     v = np.abs(v)
@@ -143,7 +149,7 @@ def test_fused_adam_kernel_is_the_numpy_arithmetic_to_the_bit():
     m_ref = b1 * (m - g) + g
     v_ref = b2 * (v - g * g) + g * g
     p_ref = p - lr_t * (m_ref / (np.sqrt(v_ref) + eps_t))
-    adam_update(p, g, m, v, 0.9, 0.999, 1e-3, 1e-8)
+    getattr(fused, kernel)(p, g, m, v, b1, b2, lr_t, eps_t)
     for got, want in ((m, m_ref), (v, v_ref), (p, p_ref)):
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, want)
@@ -156,3 +162,27 @@ def test_fused_adam_kernel_refuses_arrays_it_would_update_a_copy_of():
     ok = np.zeros(10, np.float32)
     with pytest.raises(ValueError, match="1-D contiguous arrays of one dtype"):
         adam_update(strided, ok, ok.copy(), ok.copy(), 0.9, 0.999, 1e-3, 1e-8)
+
+
+TRAIN_SNIPPET = """
+import sys
+if sys.argv[1] == "numpy":
+    sys.modules["numba"] = None  # as on a machine without the `fast` extra
+import numpy as np
+from trainer import MLPClassifier, load_mnist, fused
+assert fused.FUSED == (sys.argv[1] == "numba")
+clf = MLPClassifier(hidden=(32,), epochs=2, val_split=0.0).fit(load_mnist("train").subset(1000))
+np.save(sys.argv[2], clf.model_.flat_params)
+"""
+
+
+def test_training_with_and_without_numba_gives_identical_weights(tmp_path):
+    pytest.importorskip("numba")
+    runs = {}
+    for kernel in ("numba", "numpy"):
+        out = tmp_path / f"{kernel}.npy"
+        done = subprocess.run([sys.executable, "-c", TRAIN_SNIPPET, kernel, str(out)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        runs[kernel] = np.load(out)
+    assert runs["numba"].size == 32 * 784 + 32 + 32 * 10 + 10
+    np.testing.assert_array_equal(runs["numba"], runs["numpy"])
