@@ -153,6 +153,27 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
         assert "Shutting down" in messages and messages[-1].startswith("Finished server process"), messages[-5:]
 
 
+def identity_after_matmul_chain(
+    name: str, nodes: list[onnx.NodeProto], repeats: int, initializers: list[onnx.TensorProto]
+) -> onnx.ModelProto:
+    """[batch, 784] -> the same values, after ``nodes`` make ``a0`` and ``repeats`` MatMuls square it:
+    the chain's result is multiplied by zero and added, so only its cost shows."""
+    nodes = nodes + [helper.make_node("MatMul", [f"a{i}", f"a{i}"], [f"a{i + 1}"]) for i in range(repeats)]
+    nodes += [
+        helper.make_node("ReduceSum", [f"a{repeats}"], ["total"], keepdims=0),
+        helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+        helper.make_node("Add", ["x", "nothing"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 784])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 784])],
+        initializer=[*initializers, numpy_helper.from_array(np.array(0, np.float32), "zero")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
 def heavy_model(side: int = 1200, repeats: int = 4) -> onnx.ModelProto:
     """[batch, 784] -> the same values, after a fraction of a second of MatMuls of ``side`` x ``side``
     matrices whose size is computed from the input at run time, so onnxruntime cannot fold them
@@ -165,24 +186,11 @@ def heavy_model(side: int = 1200, repeats: int = 4) -> onnx.ModelProto:
         helper.make_node("Mul", ["unit", "side"], ["sides"]),
         helper.make_node("ConstantOfShape", ["sides"], ["a0"], value=fill),
     ]
-    nodes += [helper.make_node("MatMul", [f"a{i}", f"a{i}"], [f"a{i + 1}"]) for i in range(repeats)]
-    nodes += [
-        helper.make_node("ReduceSum", [f"a{repeats}"], ["total"], keepdims=0),
-        helper.make_node("Mul", ["total", "zero"], ["nothing"]),
-        helper.make_node("Add", ["x", "nothing"], ["y"]),
+    initializers = [
+        numpy_helper.from_array(np.array(1, np.int64), "one"),
+        numpy_helper.from_array(np.array([side, side], np.int64), "side"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "heavy",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 784])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 784])],
-        initializer=[
-            numpy_helper.from_array(np.array(1, np.int64), "one"),
-            numpy_helper.from_array(np.array([side, side], np.int64), "side"),
-            numpy_helper.from_array(np.array(0, np.float32), "zero"),
-        ],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return identity_after_matmul_chain("heavy", nodes, repeats, initializers)
 
 
 def test_live_at_once_ready_only_when_every_model_is_loaded(tmp_path: Path) -> None:
@@ -219,20 +227,7 @@ def slow_to_load_model(side: int = 2000, repeats: int = 4) -> onnx.ModelProto:
     """[batch, 784] -> the same values, from a 16 MB file whose graph optimisation takes about a
     second: onnxruntime folds a chain of MatMuls of a constant ``side`` x ``side`` matrix."""
     matrix = np.random.default_rng(0).uniform(0, 0.001, (side, side)).astype(np.float32)
-    nodes = [helper.make_node("MatMul", [f"a{i}", f"a{i}"], [f"a{i + 1}"]) for i in range(repeats)]
-    nodes += [
-        helper.make_node("ReduceSum", [f"a{repeats}"], ["total"], keepdims=0),
-        helper.make_node("Mul", ["total", "zero"], ["nothing"]),
-        helper.make_node("Add", ["x", "nothing"], ["y"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "slow_to_load",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 784])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 784])],
-        initializer=[numpy_helper.from_array(matrix, "a0"), numpy_helper.from_array(np.array(0, np.float32), "zero")],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return identity_after_matmul_chain("slow_to_load", [], repeats, [numpy_helper.from_array(matrix, "a0")])
 
 
 @pytest.mark.slow  # the child process that optimises the model needs a core of its own: noisy on a busy machine
