@@ -18,12 +18,12 @@ except ImportError:  # numba is optional: `pip install deploy-anywhere[fast]`
     numba = None  # type: ignore[assignment]
 
 
-def adam_numpy(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, b1, b2, lr_t, eps_t) -> None:  # type: ignore[no-untyped-def]
-    """The update as in-place numpy passes; ``tmp`` is the only temporary."""
+def adam_numpy(p, g, m, v, b1, b2, lr_t, eps_t, tmp):  # type: ignore[no-untyped-def]
+    """The update as in-place numpy passes, with ``tmp`` (shaped like ``p``) as the only scratch."""
     m -= g  # m = b1 * m + (1 - b1) * g  ==  b1 * (m - g) + g
     m *= b1
     m += g
-    tmp = np.multiply(g, g)  # v = b2 * (v - g^2) + g^2
+    np.multiply(g, g, out=tmp)  # v = b2 * (v - g^2) + g^2
     v -= tmp
     v *= b2
     v += tmp
@@ -46,19 +46,32 @@ def _adam_loop(p, g, m, v, b1, b2, lr_t, eps_t):  # type: ignore[no-untyped-def]
 
 
 # error_model="numpy": no Python-style zero-division checks inside the loop, so it vectorises
-_adam = numba.njit(nogil=True, error_model="numpy", cache=False)(_adam_loop) if numba else adam_numpy
-FUSED = numba is not None
+_adam_jit = numba.njit(nogil=True, error_model="numpy", cache=False)(_adam_loop) if numba else None
+FUSED = _adam_jit is not None
 
 
 def adam_update(
-    p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, b1: float, b2: float, lr_t: float, eps_t: float
+    p: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    b1: float,
+    b2: float,
+    lr_t: float,
+    eps_t: float,
+    tmp: np.ndarray,
 ) -> None:
     """In place: ``m``, ``v`` take the new moments, ``p`` the step ``lr_t * m / (sqrt(v) + eps_t)``.
 
     Arrays are 1-D views of one dtype; scalars are cast to it so float32 stays float32 throughout.
+    ``tmp`` is scratch for the numpy passes (unused by the compiled loop).
     """
-    arrays = (p, g, m, v)
+    arrays = (p, g, m, v, tmp)
     if not all(a.ndim == 1 and a.flags.c_contiguous and a.dtype == p.dtype for a in arrays):
         raise ValueError("adam_update needs 1-D contiguous arrays of one dtype (an in-place update of a copy is lost)")
     dtype = p.dtype.type
-    _adam(p, g, m, v, dtype(b1), dtype(b2), dtype(lr_t), dtype(eps_t))
+    scalars = dtype(b1), dtype(b2), dtype(lr_t), dtype(eps_t)
+    if _adam_jit is not None:
+        _adam_jit(p, g, m, v, *scalars)
+    else:
+        adam_numpy(p, g, m, v, *scalars, tmp)

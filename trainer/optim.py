@@ -1,8 +1,9 @@
 """Optimizers: SGD, SGD with momentum, Adam; coupled L2 weight decay (``g + weight_decay * p``).
 
 An optimizer is built on a dict of parameter arrays and updates them in place from a dict of
-gradient arrays with the same names: ``opt.step(grads)``. The update is fused and allocation-free:
-each rule is a few in-place numpy passes over each array, with two scratch buffers per array.
+gradient arrays with the same names: ``opt.step(grads)``. The update is allocation-free: SGD and
+momentum are a few in-place numpy passes over each array, with two scratch buffers per array;
+Adam is one compiled loop (``trainer.fused``, numba) or, without numba, the same numpy passes.
 Pass ``{"all": model.flat_params}`` / ``{"all": model.flat_grads}`` to update a whole ``MLP`` in
 one go (the same math as per tensor, with far fewer numpy calls). With ``workers > 1`` large
 arrays are cut into that many contiguous chunks updated in parallel threads (numpy releases the
@@ -167,8 +168,8 @@ class Adam(Optimizer):
 
     def _update(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, state: Arrays) -> None:
         m, v = state
-        p1, g1, m1, v1 = (a.reshape(-1) for a in (p, g, m, v))  # views: parameters and state are contiguous
-        adam_update(p1, g1, m1, v1, self.b1, self.b2, self._lr_t, self._eps_t)
+        p1, g1, m1, v1, t1 = (a.reshape(-1) for a in (p, g, m, v, tmp))  # views: all are contiguous
+        adam_update(p1, g1, m1, v1, self.b1, self.b2, self._lr_t, self._eps_t, t1)
 
 
 def make_optimizer(name: str, params: Mapping[str, np.ndarray], *, lr: float, weight_decay: float = 0.0,

@@ -149,7 +149,7 @@ def test_adam_kernels_are_the_paper_arithmetic_to_the_bit(kernel):
     m_ref = b1 * (m - g) + g
     v_ref = b2 * (v - g * g) + g * g
     p_ref = p - lr_t * (m_ref / (np.sqrt(v_ref) + eps_t))
-    getattr(fused, kernel)(p, g, m, v, b1, b2, lr_t, eps_t)
+    getattr(fused, kernel)(p, g, m, v, b1, b2, lr_t, eps_t, np.empty_like(p))
     for got, want in ((m, m_ref), (v, v_ref), (p, p_ref)):
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, want)
@@ -161,7 +161,7 @@ def test_fused_adam_kernel_refuses_arrays_it_would_update_a_copy_of():
     strided = np.zeros(20, np.float32)[::2]
     ok = np.zeros(10, np.float32)
     with pytest.raises(ValueError, match="1-D contiguous arrays of one dtype"):
-        adam_update(strided, ok, ok.copy(), ok.copy(), 0.9, 0.999, 1e-3, 1e-8)
+        adam_update(strided, ok, ok.copy(), ok.copy(), 0.9, 0.999, 1e-3, 1e-8, ok.copy())
 
 
 TRAIN_SNIPPET = """
