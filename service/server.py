@@ -13,6 +13,11 @@ What this module guarantees, and why (numbers: ``docs/performance.md``):
 - No uvicorn access log and no uvicorn logging config: ``service.logs.configure_logging`` sends
   the service's and uvicorn's loggers to stdout as JSON (or text); the service's middleware logs
   failed requests (and every request at debug level).
+- glibc malloc keeps large freed buffers (``keep_large_buffers_warm``). Every 1000-image binary
+  request allocates the same few megabytes (the body, the arrays made from it); with glibc's
+  defaults they were mapped fresh each time and every page faulted in again (12% of a worker's
+  CPU in ``perf``). Serving them from the heap and trimming it only past 64 MiB cut the server CPU
+  per such request from 6.6 to 4.7 ms.
 - Graceful shutdown: on SIGTERM/SIGINT uvicorn stops accepting, lets in-flight requests finish
   (at most ``request_timeout`` + 5 s) and then runs the app's lifespan shutdown, which drains
   the model registry and any batcher.
@@ -37,9 +42,11 @@ connections and x1.4-2.1 at 64, where one event loop is the bottleneck.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import os
+import platform
 import shutil
 import socket
 import sys
@@ -53,6 +60,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from service.config import Settings
+from service.http_protocol import WholeBodyHttpToolsProtocol
 from service.logs import configure_logging
 from service.metrics import MULTIPROC_DIR_ENV, use_process_mode
 
@@ -62,6 +70,11 @@ logger = logging.getLogger("service.server")
 # environment variable must never be able to run code).
 SETTINGS_ENV = "DEPLOY_ANYWHERE_SERVE_SETTINGS"
 _GRACE_SECONDS = 5
+# glibc mallopt parameters: allocations below the mmap threshold come from the heap, and the heap is
+# returned to the kernel only when more than the trim threshold is free at its top.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024  # glibc's own ceiling for its dynamic threshold
+_TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
 
 
@@ -91,11 +104,25 @@ def default_workers(intra_op_threads: int = 1, cores: int | None = None) -> int:
     return max(1, cores // threads)
 
 
+def keep_large_buffers_warm() -> bool:
+    """Make glibc serve buffers below 32 MiB from the heap and keep up to 64 MiB of it when freed,
+    so the request bodies and arrays of large batches reuse pages instead of faulting in new ones
+    on every request. Returns False (and changes nothing) on another C library."""
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    return bool(
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+        and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
+    )
+
+
 def app_from_environment() -> FastAPI:
     """uvicorn factory for spawned workers: the app for the settings ``serve`` exported."""
     from service.app import create_app
 
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    keep_large_buffers_warm()
     configure_logging(settings.log_level, settings.log_format)  # a spawned worker starts with no handlers
     directory = os.environ.get(MULTIPROC_DIR_ENV)  # set by serve() for its workers
     metrics_dir = Path(directory) if directory else None
@@ -130,7 +157,7 @@ def uvicorn_config(settings: Settings, app: str | Callable[[], FastAPI]) -> uvic
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http=WholeBodyHttpToolsProtocol,  # httptools, with a known-length body in one piece
         lifespan="on",
         access_log=False,
         log_config=None,  # service.logs.configure_logging owns the handlers (JSON or text)
@@ -161,6 +188,7 @@ def _run_one(settings: Settings, sock: socket.socket) -> None:
     from service.app import create_app
 
     use_process_mode(None)  # the app's in-memory registry, whatever PROMETHEUS_MULTIPROC_DIR says
+    keep_large_buffers_warm()
     server = uvicorn.Server(uvicorn_config(settings, lambda: create_app(settings)))
     server.run(sockets=[sock])
     if not server.started:
