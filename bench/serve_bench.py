@@ -35,6 +35,8 @@ from serving.wrk import Scenario, WrkResult, run_wrk  # noqa: E402
 from service.config import Settings  # noqa: E402
 
 CONNECTIONS = (1, 8, 64)
+# Goal 2: two 1000-image requests per worker, so a worker receives one body while it computes the other.
+BINARY_CONNECTIONS = (1, 4)
 
 
 def scenarios(targets: dict[str, Target], payloads: Payloads) -> list[Scenario]:
@@ -51,7 +53,7 @@ def scenarios(targets: dict[str, Target], payloads: Payloads) -> list[Scenario]:
     runs += [Scenario("service-other-batching", "V2 infer JSON", other, 64, payloads.v2)]
     for name in ("service", "service-alt-workers"):
         url = targets[name].url(payloads.v2_path)
-        runs += [Scenario(name, "V2 binary x1000", url, c, payloads.binary, rows=1000) for c in (1, 2)]
+        runs += [Scenario(name, "V2 binary x1000", url, c, payloads.binary, rows=1000) for c in BINARY_CONNECTIONS]
     return runs
 
 

@@ -21,8 +21,9 @@ What this module guarantees, and why (numbers: ``docs/performance.md``):
 - Graceful shutdown: on SIGTERM/SIGINT uvicorn stops accepting, lets in-flight requests finish
   (at most ``request_timeout`` + 5 s) and then runs the app's lifespan shutdown, which drains
   the model registry and any batcher.
-- Workers: ``settings.workers`` processes share the one listening socket. Each worker is a full
-  copy of the app (its own onnxruntime sessions and repository poller); with more than one, the
+- Workers: ``settings.workers`` processes listen on one address, each (on Linux) on its own
+  SO_REUSEPORT socket so the kernel spreads connections over them (``ReusePortSocket``). Each
+  worker is a full copy of the app (its own onnxruntime sessions and repository poller); with more than one, the
   settings reach the spawned workers as JSON in an environment variable, because uvicorn can only
   start workers from an import string.
 - One metrics view over all workers: with more than one worker, ``serve`` creates a private
@@ -130,14 +131,17 @@ def app_from_environment() -> FastAPI:
     return create_app(settings, metrics_dir)
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket whose accepted connections have TCP_NODELAY, whatever the loop."""
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound TCP socket whose accepted connections have TCP_NODELAY, whatever the loop; with
+    ``reuse_port``, a ``ReusePortSocket`` (SO_REUSEPORT set) that every worker reopens for itself."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
     )[0]
-    sock = socket.socket(family, kind, proto)
+    sock = (ReusePortSocket if reuse_port else socket.socket)(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind(address)
     except OSError as exc:
@@ -146,6 +150,33 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sys.exit(STARTUP_FAILURE)
     sock.set_inheritable(True)
     return sock
+
+
+class ReusePortSocket(socket.socket):
+    """The listening address of several workers, which each worker opens for itself (Linux).
+
+    uvicorn's supervisor pickles the sockets it is given into every worker it spawns (and into
+    replacements). A plain socket arrives as a duplicate of the parent's: one accept queue for all
+    workers, where the worker that wakes first accepts every pending connection (4 clients
+    connecting at once all landed on one of 2 workers, which then served them alone). This one
+    arrives as a new socket bound to the same address with SO_REUSEPORT: each worker listens on
+    its own queue and the kernel spreads new connections over them. The parent's socket stays
+    bound but never listens, so it holds the port and receives nothing.
+    """
+
+    def __reduce__(self) -> tuple[Callable[..., socket.socket], tuple[str, int]]:
+        host, port = self.getsockname()[:2]
+        return _reopen_for_worker, (host, port)
+
+
+def _reopen_for_worker(host: str, port: int) -> socket.socket:
+    return bind_socket(host, port, reuse_port=True)
+
+
+def spread_connections(workers: int) -> bool:
+    """Give each worker its own accept queue: with several workers, where the kernel balances
+    SO_REUSEPORT listeners (Linux; elsewhere the last one bound would get every connection)."""
+    return workers > 1 and sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
 
 
 def uvicorn_config(settings: Settings, app: str | Callable[[], FastAPI]) -> uvicorn.Config:
@@ -170,8 +201,11 @@ def uvicorn_config(settings: Settings, app: str | Callable[[], FastAPI]) -> uvic
 def serve(settings: Settings) -> None:
     """Serve ``create_app(settings)`` until SIGTERM/SIGINT; exit with status 3 if it cannot start."""
     configure_logging(settings.log_level, settings.log_format)
-    sock = bind_socket(settings.host, settings.port)
+    sock = bind_socket(settings.host, settings.port)  # a plain bind fails if anything holds the port
     host, port = sock.getsockname()[:2]
+    if spread_connections(settings.workers):
+        sock.close()
+        sock = bind_socket(host, port, reuse_port=True)
     logger.info("Serving on http://%s:%d with %d worker(s)", host, port, settings.workers)
     try:
         if settings.workers > 1:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -106,3 +108,53 @@ def test_one_scrape_counts_the_requests_of_every_worker(tmp_path: Path) -> None:
     assert messages.count("Application shutdown complete.") == 2, server.log_tail()
     assert not metrics_dir.exists(), "the multiprocess metrics directory outlived the server"
     assert not [pid for pid in by_worker if os.path.exists(f"/proc/{pid}")], "a worker outlived the server"
+
+
+def _connect_at_once(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections whose handshakes all start within a few hundred microseconds, as a
+    client pool opening its connections does."""
+    connections = [socket.socket() for _ in range(count)]
+    for connection in connections:
+        connection.setblocking(False)
+    for connection in connections:
+        connection.connect_ex(("127.0.0.1", port))
+    for connection in connections:
+        select.select([], [connection], [], 30)
+        connection.setblocking(True)
+        connection.settimeout(30)
+    return connections
+
+
+def test_connections_opened_at_once_are_spread_over_the_workers(tmp_path: Path) -> None:
+    """Each worker listens on its own SO_REUSEPORT socket. With one shared socket, the worker that
+    wakes first accepts every pending connection, and a client pool that connects at once is then
+    served by one worker while the other idles."""
+    write_model(tmp_path / "models", "m", 1, seed=11)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    body = json.dumps({"instances": images(1, seed=12).tolist()}).encode()
+    with live_server(tmp_path / "models", "--workers", "2", env={"TMPDIR": str(tmp)}) as server:
+        (metrics_dir,) = tmp.glob("service-metrics-*")
+        port = int(server.url.rsplit(":", 1)[1])
+        connections = _connect_at_once(port, 32)
+        request = (
+            f"POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        for connection in connections:  # all 32 are connected before any request is sent
+            connection.sendall(request)
+        for connection in connections:
+            assert connection.recv(65536).startswith(b"HTTP/1.1 200"), "a request failed"
+            connection.close()
+        listeners = _listening_sockets(port)
+        server.wait_until(lambda: sum(_requests_by_worker(metrics_dir).values()) == 32, what="32 requests counted")
+        by_worker = _requests_by_worker(metrics_dir)
+    assert listeners == 2, f"{listeners} listening socket(s) on the port: expected one per worker"
+    # the kernel hashes each connection to a worker: fewer than 4 of 32 on one has odds of 3 in a million
+    assert len(by_worker) == 2 and min(by_worker.values()) >= 4, by_worker
+
+
+def _listening_sockets(port: int) -> int:
+    """TCP sockets in LISTEN state on ``port`` (IPv4), from /proc/net/tcp."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import platform
 import socket
 import subprocess
 import sys
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,40 @@ def test_large_buffers_reuse_their_pages_instead_of_faulting_them_in_per_request
     default, tuned = page_faults("default"), page_faults("tuned")
     assert default > 50 * 1000  # the cost this removes: ~1500 faults per request
     assert tuned < default / 20
+
+
+@pytest.mark.skipif(not server.spread_connections(2), reason="SO_REUSEPORT balancing is Linux-only")
+def test_each_spawned_worker_gets_its_own_listening_socket_on_the_same_port() -> None:
+    """uvicorn pickles the parent's sockets into every worker it spawns; a ReusePortSocket arrives
+    as a new socket on the same address with SO_REUSEPORT, so each worker has its own accept queue."""
+    parent = server.bind_socket("127.0.0.1", 0, reuse_port=True)
+    with parent:
+        worker = pickle.loads(ForkingPickler.dumps(parent))  # what multiprocessing's spawn does
+        with worker:
+            assert worker.getsockname() == parent.getsockname()
+            assert os.fstat(worker.fileno()).st_ino != os.fstat(parent.fileno()).st_ino  # not a duplicate
+            assert worker.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+            assert worker.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            worker.listen()
+            with socket.create_connection(parent.getsockname(), timeout=5):
+                accepted, _ = worker.accept()  # the parent never listens: connections reach the worker
+                accepted.close()
+
+
+def test_one_worker_or_another_system_keeps_the_shared_socket() -> None:
+    assert not server.spread_connections(1)
+    assert type(server.bind_socket("127.0.0.1", 0)) is socket.socket
+
+
+def test_a_port_in_use_is_a_startup_failure_with_several_workers_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SO_REUSEPORT would let a second copy of the service share the port of a running one; the
+    plain bind first makes that a startup failure, as with one worker."""
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # even a reuse-port listener
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = Settings(host="127.0.0.1", port=taken.getsockname()[1], workers=2)
+        monkeypatch.setattr(server, "_run_workers", lambda *a: pytest.fail("workers started on a taken port"))
+        with pytest.raises(SystemExit) as exc:
+            server.serve(settings)
+    assert exc.value.code == 3
