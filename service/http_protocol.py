@@ -1,18 +1,20 @@
-"""uvicorn's httptools protocol, handing the app a request body of known length in one piece.
+"""uvicorn's httptools protocol, receiving a request body of known length straight into the one
+``bytes`` object the app gets, in one message.
 
 uvicorn streams a request body to the ASGI app in pieces of about 64 KB: once 64 KB are buffered
 it pauses reading the socket, wakes the app's ``receive``, copies the piece out and resumes
-reading. A 1000-image V2 binary request (3.1 MB) thus costs 48 pause/resume cycles (two
-``epoll_ctl`` calls and a task wake-up each) and, after the socket read, four copies of the body
-(httptools' slice of each read, uvicorn's bytearray, the copy out of it, the app's join) before
-onnxruntime sees it. Every route of this service reads the whole body before it does anything
-with it, so streaming gains nothing here.
+reading. A 1000-image V2 binary request (3.1 MB) thus cost 48 pause/resume cycles (two
+``epoll_ctl`` calls and a task wake-up each) and, after the kernel's copy into uvloop's read
+buffer, four more copies of the body (uvloop's ``bytes`` of each read, httptools' slice of it,
+uvicorn's bytearray, the copy out of it) plus the app's join. Every route of this service reads
+the whole body before it does anything with it, so streaming gains nothing here.
 
-With a Content-Length of at most ``WHOLE_BODY_MAX_BYTES`` this protocol keeps the reads of the
-body as they come, joins them once when the body is complete and wakes the app once, with the
-whole body as a single ``http.request`` message. Once the headers are parsed it takes the rest
-of the body past the parser (which would copy every read again only to hand it over) and starts
-a fresh parser for the next request on the connection. Measured: ``docs/performance.md``.
+With a Content-Length of at most ``WHOLE_BODY_MAX_BYTES``, once the headers are parsed this
+protocol allocates the body as an uninitialised ``bytes`` object of that length and has the loop
+read the socket straight into it (``asyncio.BufferedProtocol``); the parser, which would copy
+every read again only to hand it over, is bypassed until the body is complete and then restarted
+for the next request on the connection. The app is woken once, with the whole body as a single
+``http.request`` message: one copy (the kernel's) instead of six. Measured in docs/performance.md.
 
 Nothing else changes. The app still starts as soon as the headers are parsed, so it can refuse a
 request (401, 413) before the body arrives; once it has answered, the rest of the body is read
@@ -22,6 +24,10 @@ Chunked bodies (no Content-Length) and larger ones take uvicorn's streaming path
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
+from typing import Any
+
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -30,66 +36,128 @@ from service.config import Settings
 # The default body limit: a larger body is refused with 413 unless the operator raised the limit,
 # and then it streams in pieces instead of being held whole before the app reads it.
 WHOLE_BODY_MAX_BYTES: int = Settings.model_fields["max_body_bytes"].default
+_READ_BYTES = 256 * 1024  # the read buffer for headers and streamed bodies (uvloop's own size)
 
 
-class WholeBodyHttpToolsProtocol(HttpToolsProtocol):
-    """``HttpToolsProtocol`` that buffers a body of known length and delivers it in one message."""
+class WholeBodyHttpToolsProtocol(asyncio.BufferedProtocol):
+    """uvicorn's ``HttpToolsProtocol`` behind a buffered reader: reads go into a reusable buffer
+    and through the parser, except the body of known length, which goes straight into its ``bytes``.
 
-    _pieces: list[bytes | memoryview] | None = None  # the body so far, while whole-body mode is on
-    _missing = 0  # bytes of that body still to come
-    _past_parser = False  # reading the rest of that body without the parser
+    uvloop reads into the protocol's own buffer only for protocols that are not
+    ``asyncio.Protocol`` subclasses, hence a wrapper around uvicorn's protocol, not a subclass.
+    """
+
+    def __init__(self, **uvicorn_arguments: Any) -> None:
+        self.http = _WholeBodyHttp(**uvicorn_arguments)
+        self._read_buffer = memoryview(bytearray(_READ_BYTES))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.http.connection_made(transport)  # type: ignore[arg-type]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.http.connection_lost(exc)
+
+    def eof_received(self) -> None:
+        self.http.eof_received()
+
+    def pause_writing(self) -> None:
+        self.http.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.http.resume_writing()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        missing = self.http.missing_body()
+        return missing if missing is not None else self._read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.http.missing_body() is not None:
+            self.http.body_received(nbytes)
+        else:
+            self.http.data_received(self._read_buffer[:nbytes])  # type: ignore[arg-type]  # parsed, not kept
+
+
+class _WholeBodyHttp(HttpToolsProtocol):
+    """``HttpToolsProtocol`` that collects a body of known length and delivers it in one message.
+
+    A body that came whole with its headers (most small requests) is kept as the parser's pieces
+    and joined; one that did not is moved into a ``bytes`` of its full length, and the rest of it
+    is read straight into that past the parser."""
+
+    _length = 0  # Content-Length of the body being received whole; 0: uvicorn's streaming
+    _pieces: list[bytes] | None = None  # the body as the parser handed it, until it moves
+    _body: bytes | bytearray | None = None  # the body read past the parser, and its writable view
+    _view: memoryview | None = None
+    _filled = 0  # bytes of _body received so far
 
     def data_received(self, data: bytes) -> None:
-        if self._past_parser:
-            self._unset_keepalive_if_required()
-            self._take_body(data)
-            return
         super().data_received(data)
-        self._past_parser = self._pieces is not None and self._missing > 0
+        if self._pieces is not None:  # the headers and the start of a whole body were in this read
+            pieces, self._pieces = self._pieces, None
+            self._body, self._view = uninitialized_bytes(self._length)
+            for piece in pieces:
+                self._view[self._filled : self._filled + len(piece)] = piece
+                self._filled += len(piece)
+
+    def missing_body(self) -> memoryview | None:
+        """Where the next read goes when it belongs to a whole body; None: through the parser."""
+        return self._view[self._filled :] if self._view is not None else None
+
+    def body_received(self, nbytes: int) -> None:
+        self._unset_keepalive_if_required()
+        self._filled += nbytes
+        if self._filled == self._length:
+            self.parser = httptools.HttpRequestParser(self)  # it stopped in the middle of this body
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn sets it
+            self.on_message_complete()
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         upgrading = self.parser.should_upgrade() and self._should_upgrade()
         length = _content_length(self.headers)
         whole = not upgrading and length is not None and 0 < length <= WHOLE_BODY_MAX_BYTES
-        self._pieces, self._missing = ([], length) if whole else (None, 0)  # type: ignore[assignment]
+        self._length, self._pieces = (length, []) if whole else (0, None)  # type: ignore[assignment]
+        self._body, self._view, self._filled = None, None, 0
 
     def on_body(self, body: bytes) -> None:
         if self._pieces is None:
             super().on_body(body)
         else:
-            self._keep(body)
+            self._pieces.append(body)
 
     def on_message_complete(self) -> None:
-        pieces, self._pieces = self._pieces, None
-        if pieces is not None and not self.cycle.response_complete:
-            # A bytes object: the cycle's receive() passes it on as bytes(body), which is no copy.
-            self.cycle.body = b"".join(pieces)  # type: ignore[assignment]
+        if self._length:
+            body = self._body if self._pieces is None else b"".join(self._pieces)
+            self._length, self._pieces, self._body, self._view = 0, None, None, None
+            if not self.cycle.response_complete:  # once answered, the body is dropped
+                # bytes: the cycle's receive() passes it on as bytes(body), which is no copy
+                self.cycle.body = body  # type: ignore[assignment]
         super().on_message_complete()
 
-    def _take_body(self, data: bytes) -> None:
-        if len(data) < self._missing:
-            self._keep(data)
-            return
-        end = self._missing
-        view = memoryview(data)
-        self._keep(view[:end] if len(data) > end else data)
-        rest = view[end:]
-        self._past_parser = False
-        self._restart_parser()  # it stopped in the middle of this body
-        self.on_message_complete()
-        if rest:  # the next request, pipelined behind this one
-            self.data_received(bytes(rest))
 
-    def _keep(self, piece: bytes | memoryview) -> None:
-        self._missing -= len(piece)
-        if not self.cycle.response_complete:  # once answered, the rest is dropped (as uvicorn does)
-            assert self._pieces is not None
-            self._pieces.append(piece)
+def uninitialized_bytes(size: int) -> tuple[bytes | bytearray, memoryview]:
+    """A new ``bytes`` object of ``size`` bytes and a writable view of its contents, to be filled
+    before the object is shared (as C code does with ``PyBytes_FromStringAndSize(NULL, size)``).
+    Without CPython's C API: a bytearray, which uvicorn copies into ``bytes`` for the app."""
+    if _new_bytes is None:
+        buffer = bytearray(size)
+        return buffer, memoryview(buffer)
+    data = _new_bytes(None, size)
+    contents = (ctypes.c_char * size).from_address(_bytes_data(data))  # valid while `data` lives
+    return data, memoryview(contents).cast("B")
 
-    def _restart_parser(self) -> None:
-        self.parser = httptools.HttpRequestParser(self)
-        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn sets it
+
+def _c_api() -> tuple[Any, Any]:
+    try:
+        new_bytes, bytes_data = ctypes.pythonapi.PyBytes_FromStringAndSize, ctypes.pythonapi.PyBytes_AsString
+    except AttributeError:
+        return None, None
+    new_bytes.restype, new_bytes.argtypes = ctypes.py_object, (ctypes.c_char_p, ctypes.c_ssize_t)
+    bytes_data.restype, bytes_data.argtypes = ctypes.c_void_p, (ctypes.py_object,)
+    return new_bytes, bytes_data
+
+
+_new_bytes, _bytes_data = _c_api()
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:

@@ -188,7 +188,10 @@ def uvicorn_config(settings: Settings, app: str | Callable[[], FastAPI]) -> uvic
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http=WholeBodyHttpToolsProtocol,  # httptools, with a known-length body in one piece
+        # httptools, with a known-length body read in one piece (a BufferedProtocol, which uvicorn's
+        # annotation does not list but its server runs like any protocol)
+        http=WholeBodyHttpToolsProtocol,  # type: ignore[arg-type]
+        ws="none",  # no websocket routes
         lifespan="on",
         access_log=False,
         log_config=None,  # service.logs.configure_logging owns the handlers (JSON or text)

@@ -160,6 +160,20 @@ def test_a_body_sent_slowly_in_pieces_arrives_whole_and_the_connection_serves_th
         _expect(summary, second)
 
 
+def test_headers_first_then_the_body_after_100_continue(running: Running) -> None:
+    """curl's way with large bodies: the headers alone, the body only after ``100 Continue``."""
+    body = _payload(2_000_000, seed=7)
+    head = _post("/continue", body)[: -len(body)]
+    head = head.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n")
+    with running.connect() as sock:
+        sock.sendall(head)
+        assert sock.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        status, summary = _read_response(sock, bytearray())
+    assert status == 200
+    _expect(summary, body)
+
+
 def test_pipelined_requests_behind_a_large_body_are_answered_in_order(running: Running) -> None:
     bodies = [_payload(400_000, seed=1), _payload(5, seed=2), _payload(300_000, seed=3)]
     with running.connect() as sock:
@@ -223,3 +237,40 @@ def test_an_empty_body_is_one_empty_message(running: Running) -> None:
     answer = httpx.post(running.url + "/empty", content=b"", timeout=10)
     assert answer.status_code == 200
     _expect(answer.json(), b"")
+
+
+def test_without_the_c_api_the_body_still_reaches_the_app_as_bytes(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_protocol, "_new_bytes", None)  # e.g. not CPython: a bytearray, copied
+    body = _payload(1_000_000, seed=9)
+    answer = httpx.post(running.url + "/fallback", content=body, timeout=30)
+    assert answer.status_code == 200
+    _expect(answer.json(), body)
+
+
+def test_uninitialized_bytes_are_filled_through_their_view() -> None:
+    data, view = http_protocol.uninitialized_bytes(1000)
+    view[:] = bytes(range(200)) * 5
+    assert type(data) is bytes and data == bytes(range(200)) * 5
+    assert hash(data) == hash(bytes(range(200)) * 5)
+
+
+def test_a_body_sent_after_its_headers_bypasses_the_parser(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The point of the module: the socket is read straight into the body, not through httptools'
+    per-read copies (its on_body callback) and uvicorn's buffers."""
+    parsed: list[int] = []
+    original = http_protocol._WholeBodyHttp.on_body
+    monkeypatch.setattr(
+        http_protocol._WholeBodyHttp, "on_body", lambda self, b: parsed.append(len(b)) or original(self, b)
+    )
+    body = _payload(3_000_000, seed=11)
+    request = _post("/direct", body)
+    with running.connect() as sock:
+        sock.sendall(request[: -len(body)])
+        time.sleep(0.05)  # the headers are parsed on their own
+        sock.sendall(body)
+        status, summary = _read_response(sock, bytearray())
+    assert status == 200
+    _expect(summary, body)
+    assert parsed == []

@@ -19,7 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service import server
 from service.config import Settings
-from service.http_protocol import WholeBodyHttpToolsProtocol
+from service.http_protocol import WholeBodyHttpToolsProtocol, _WholeBodyHttp
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,7 +116,8 @@ def test_spawned_workers_rebuild_the_exact_settings(tmp_path: Path, monkeypatch:
 def test_uvicorn_gets_the_fast_options() -> None:
     config = server.uvicorn_config(Settings(request_timeout=10), "service.server:app_from_environment")
     assert (config.loop, config.http, config.access_log) == ("uvloop", WholeBodyHttpToolsProtocol, False)
-    assert issubclass(WholeBodyHttpToolsProtocol, HttpToolsProtocol)  # httptools underneath
+    assert issubclass(_WholeBodyHttp, HttpToolsProtocol)  # uvicorn's httptools protocol underneath
+    assert config.ws == "none"  # no websocket routes: an upgrade request is a plain request
     assert config.timeout_graceful_shutdown == 15
 
 
