@@ -274,3 +274,21 @@ def test_a_body_sent_after_its_headers_bypasses_the_parser(running: Running, mon
     assert status == 200
     _expect(summary, body)
     assert parsed == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",  # the classic request-smuggling pair
+        b"Content-Length: 5\r\nContent-Length: 6\r\n",
+        b"Content-Length: +5\r\n",
+    ],
+)
+def test_ambiguous_body_lengths_are_refused_before_any_body_is_read(running: Running, headers: bytes) -> None:
+    """The body is read past the parser only for a length the parser itself accepted, so no
+    request can make the two disagree on where a body ends."""
+    with running.connect() as sock:
+        sock.sendall(b"POST /a HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n5\r\nhello\r\n0\r\n\r\n")
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert running.app.requests == []
