@@ -95,34 +95,7 @@ def decode_request(body: bytes, header_length: str | int | None) -> BinaryReques
 
     Arrays of fixed-size types are read-only views of ``body`` (no copy).
     """
-    length = parse_header_length(header_length, len(body))
-    header = _load_header(body, length, "inputs")
-    tensors: dict[str, np.ndarray] = {}
-    offset = length
-    for i, tensor in enumerate(header.get("inputs") or ()):
-        size = _binary_size(tensor, f"inputs[{i}]")
-        if size is None:
-            continue
-        name = tensor["name"]
-        if name in tensors:
-            raise BinaryDataError(f"input {name!r} appears twice: expected each input once")
-        if "data" in tensor:
-            raise BinaryDataError(
-                f"input {name!r} has both 'data' and parameters.binary_data_size: expected one of them"
-            )
-        if offset + size > len(body):
-            raise BinaryDataError(
-                f"input {name!r} declares binary_data_size {size} at byte {offset}, but the body ends at byte "
-                f"{len(body)}: expected the raw tensors after the JSON header to add up to the declared sizes"
-            )
-        tensors[name] = _decode_tensor(body, offset, size, tensor)
-        offset += size
-    if offset != len(body):
-        raise BinaryDataError(
-            f"{len(body) - offset} bytes after the binary inputs are not claimed by any binary_data_size: "
-            f"expected the body to be {HEADER_LENGTH} ({length}) plus the sum of binary_data_size ({offset - length})"
-        )
-    return BinaryRequest(header, tensors)
+    return BinaryRequest(*_decode(body, header_length, "inputs"))
 
 
 def binary_outputs(request: Mapping[str, Any], output_names: Iterable[str]) -> set[str]:
@@ -157,20 +130,43 @@ def encode_request(request: Mapping[str, Any], arrays: Mapping[str, np.ndarray])
 
 
 def decode_response(body: bytes, header_length: str | int | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The client side of :func:`encode_response`: the JSON header and the binary outputs, shaped."""
+    """The client side of :func:`encode_response`: the JSON header and the binary outputs, shaped,
+    checked as strictly as the server checks a request."""
+    return _decode(body, header_length, "outputs")
+
+
+def _decode(body: bytes, header_length: str | int | None, key: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The JSON header of a binary message and the arrays of its ``key`` ("inputs" or "outputs")
+    sent as binary data, each checked against the declared sizes and the body's length."""
+    role = key[:-1]
     length = parse_header_length(header_length, len(body))
-    header = _load_header(body, length, "outputs")
-    arrays: dict[str, np.ndarray] = {}
+    header = _load_header(body, length, key)
+    tensors: dict[str, np.ndarray] = {}
     offset = length
-    for i, tensor in enumerate(header.get("outputs") or ()):
-        size = _binary_size(tensor, f"outputs[{i}]")
+    for i, tensor in enumerate(header.get(key) or ()):
+        size = _binary_size(tensor, f"{key}[{i}]")
         if size is None:
             continue
+        name = tensor["name"]
+        if name in tensors:
+            raise BinaryDataError(f"{role} {name!r} appears twice: expected each {role} once")
+        if "data" in tensor:
+            raise BinaryDataError(
+                f"{role} {name!r} has both 'data' and parameters.binary_data_size: expected one of them"
+            )
         if offset + size > len(body):
-            raise BinaryDataError(f"output {tensor['name']!r} is truncated: {size} bytes declared at byte {offset}")
-        arrays[tensor["name"]] = _decode_tensor(body, offset, size, tensor)
+            raise BinaryDataError(
+                f"{role} {name!r} declares binary_data_size {size} at byte {offset}, but the body ends at byte "
+                f"{len(body)}: expected the raw tensors after the JSON header to add up to the declared sizes"
+            )
+        tensors[name] = _decode_tensor(body, offset, size, tensor)
         offset += size
-    return header, arrays
+    if offset != len(body):
+        raise BinaryDataError(
+            f"{len(body) - offset} bytes after the binary {key} are not claimed by any binary_data_size: "
+            f"expected the body to be {HEADER_LENGTH} ({length}) plus the sum of binary_data_size ({offset - length})"
+        )
+    return header, tensors
 
 
 def _encode(message: Mapping[str, Any], key: str, arrays: Mapping[str, np.ndarray]) -> tuple[bytes, int]:
