@@ -67,11 +67,10 @@ class WholeBodyHttpToolsProtocol(asyncio.BufferedProtocol):
         self.http.resume_writing()
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        missing = self.http.missing_body()
-        return missing if missing is not None else self._read_buffer
+        return self.http.missing_body() if self.http.reading_body else self._read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self.http.missing_body() is not None:
+        if self.http.reading_body:
             self.http.body_received(nbytes)
         else:
             self.http.data_received(self._read_buffer[:nbytes])  # type: ignore[arg-type]  # parsed, not kept
@@ -99,9 +98,15 @@ class _WholeBodyHttp(HttpToolsProtocol):
                 self._view[self._filled : self._filled + len(piece)] = piece
                 self._filled += len(piece)
 
-    def missing_body(self) -> memoryview | None:
-        """Where the next read goes when it belongs to a whole body; None: through the parser."""
-        return self._view[self._filled :] if self._view is not None else None
+    @property
+    def reading_body(self) -> bool:
+        """The next read belongs to a whole body, past the parser."""
+        return self._view is not None
+
+    def missing_body(self) -> memoryview:
+        """Where the next read of a whole body goes: the part of it not received yet."""
+        assert self._view is not None
+        return self._view[self._filled :]
 
     def body_received(self, nbytes: int) -> None:
         self._unset_keepalive_if_required()
