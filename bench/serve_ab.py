@@ -27,12 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from serving.payloads import Body, build_repository, write_payloads  # noqa: E402
-from serving.targets import _free_port  # noqa: E402
+from serving.targets import free_port  # noqa: E402
 from serving.wrk import Scenario, WrkResult, run_wrk  # noqa: E402
 
 
 def start(checkout: Path, repository: Path, workers: str | None) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_")}
     env.update(SERVICE_REPOSITORY=str(repository), SERVICE_PORT=str(port), SERVICE_LOG_LEVEL="warning")
     env["PYTHONPATH"] = str(checkout.resolve())

@@ -47,7 +47,7 @@ class Target:
         return check_answers(self, payloads)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -61,7 +61,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 def _start(name: str, kind: str, argv: list[str], env: dict[str, str], work: Path, model: Path, **kw: object) -> Target:
-    port = _free_port()
+    port = free_port()
     argv = [a.replace("{port}", str(port)) for a in argv]
     env = {k: v.replace("{port}", str(port)) for k, v in env.items()}
     log = work / f"{name}.log"
