@@ -23,8 +23,9 @@ from contracts import PRODUCER_VERSION
 from service.config import Settings
 from service.dataplane import DataPlane
 from service.handlers import install_error_handlers
+from service.hotpath import HotPath
 from service.metrics import Metrics
-from service.middleware import ServiceMiddleware
+from service.middleware import RequestIds, ServiceMiddleware
 from service.openapi import without_422
 from service.registry import Registry
 from service.routes import api, images, monitoring, tfserving, v2
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, metrics_dir: Path | None = None
                 await loader
             await dataplane.close()
             await registry.close()
+            metrics.flush()  # the last buffered observations, before the worker exits
 
     # FastAPIOffline: /docs and /redoc with Swagger UI and ReDoc served from the installed package
     # (the service often runs where a CDN is unreachable: containers, clusters)
@@ -106,8 +108,10 @@ def create_app(settings: Settings | None = None, metrics_dir: Path | None = None
         app.include_router(router)
     app.include_router(monitoring.router)
     mount_ui(app, settings)
-    app.add_middleware(ServiceMiddleware, settings=settings, metrics=metrics, dataplane=dataplane)
-    if settings.cors_origins:  # outermost: preflights and 401s get CORS headers too
+    ids = RequestIds()
+    app.add_middleware(ServiceMiddleware, settings=settings, metrics=metrics, dataplane=dataplane, ids=ids)
+
+    if settings.cors_origins:  # outside ServiceMiddleware: preflights and 401s get CORS headers too
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
@@ -115,4 +119,6 @@ def create_app(settings: Settings | None = None, metrics_dir: Path | None = None
             allow_headers=["*"],
             expose_headers=["x-request-id", "inference-header-content-length"],
         )
+    if settings.hot_path:  # outermost of ours (added last): it answers its requests completely
+        app.add_middleware(HotPath, plane=dataplane, settings=settings, metrics=metrics, ids=ids)
     return app

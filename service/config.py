@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     inline_max_us: float = Field(default=100.0, ge=0)
     """Inferences expected to take at most this many microseconds (rows x the one-row time measured
     at warm-up) run on the event loop: cheaper than the hop to a thread; 0 sends every one to the pool."""
+    hot_path: bool = True
+    """Answer plainly valid one-tensor JSON inference requests on a lean path in front of the app
+    (``service.hotpath``); false sends every request through the general path, which answers the same."""
     batching: bool = True
     """Coalesce concurrent requests into one ``session.run`` (dynamic batching); a request that is
     alone still runs at once (inline when tiny), so batching never adds latency at low load."""

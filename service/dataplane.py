@@ -10,7 +10,6 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 
@@ -34,7 +33,6 @@ class DataPlane:
         self._pool = ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="inference")
         self._batchers: dict[ModelVersion, Batcher] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        self._histograms: dict[ModelVersion, Any] = {}
         self.in_flight = 0  # HTTP requests being served, counted by ServiceMiddleware
         self._window_start = 0.0  # clients seen in the current and the previous 5 ms window
         self._clients: set[object] = set()
@@ -82,7 +80,7 @@ class DataPlane:
             and (self.in_flight > 1 or self._busy())
         )
         if not batching:
-            self._batch_histogram(version).observe(batch)
+            self.metrics.observe_batch(version.name, str(version.version), batch)
             if batch * runtime.row_seconds * 1e6 <= self.settings.inline_max_us:
                 # cheaper than the hop to a thread (~120 us of CPU) and too short to stall the loop
                 return runtime.run(feeds, outputs)
@@ -115,22 +113,15 @@ class DataPlane:
         event-loop step, so even 64 busy connections rarely have two requests in flight at once.)"""
         return max(self._previous_clients, len(self._clients)) > 1
 
-    def _batch_histogram(self, version: ModelVersion) -> Any:
-        histogram = self._histograms.get(version)
-        if histogram is None:
-            histogram = self._histograms[version] = self.metrics.batch_size.labels(version.name, str(version.version))
-        return histogram
-
     def _batcher(self, version: ModelVersion, runtime: ModelRuntime) -> Batcher:
         batcher = self._batchers.get(version)
         if batcher is None:
-            name = runtime.inputs[0].name
-            histogram = self._batch_histogram(version)
+            name, model, number = runtime.inputs[0].name, version.name, str(version.version)
             batcher = Batcher(
                 lambda x: runtime.run({name: x}),
                 self.settings.batch_max_size,
                 self.settings.batch_max_delay_ms,
-                on_batch=histogram.observe,
+                on_batch=lambda rows: self.metrics.observe_batch(model, number, rows),
                 inline=lambda rows: rows * runtime.row_seconds * 1e6 <= self.settings.batch_inline_max_us,
                 name=f"batcher-{version.name}-{version.version}",
             )
@@ -144,8 +135,6 @@ class DataPlane:
         self.metrics.loaded.labels(version.name).set(available)
         if version.state is State.END and version.error:
             self.metrics.load_failures.labels(version.name, str(version.version)).inc()
-        if version.state is State.END:
-            self._histograms.pop(version, None)
         if version.state is State.END and version in self._batchers:
             task = asyncio.get_running_loop().create_task(self._batchers.pop(version).close())
             self._closing.add(task)  # keep a reference until it is done

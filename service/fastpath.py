@@ -64,17 +64,23 @@ async def serve(
         status, media_type, content, headers = 200, answer.media_type, answer.body, answer.headers
     except ClientGone:
         return
-    except ServiceError as e:
-        status, media_type, content, headers = e.status_code, inference.JSON, orjson.dumps({"error": e.message}), None
-    except Exception:  # a bug: answer like the app's last-resort handler, never a bare 500 page
-        log.exception("unexpected error")
-        message = f"internal server error (request id {request_id.get()}); the server log has details"
-        status, media_type, content, headers = 500, inference.JSON, orjson.dumps({"error": message}), None
+    except Exception as e:
+        (status, content), media_type, headers = error_answer(e), inference.JSON, None
     raw = [(b"content-type", media_type.encode()), (b"content-length", str(len(content)).encode())]
     if headers:
         raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": content})
+
+
+def error_answer(error: Exception) -> tuple[int, bytes]:
+    """The status and ``{"error": ...}`` body for an exception raised while answering: a
+    ServiceError's own, else (a bug) a 500 like the app's last-resort handler, never a bare page."""
+    if isinstance(error, ServiceError):
+        return error.status_code, orjson.dumps({"error": error.message})
+    log.error("unexpected error", exc_info=error)
+    message = f"internal server error (request id {request_id.get()}); the server log has details"
+    return 500, orjson.dumps({"error": message})
 
 
 async def _read_body(receive: Receive) -> bytes:

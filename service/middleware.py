@@ -44,19 +44,56 @@ def protocol_of(path: str) -> str:
     return ""
 
 
+class RequestIds:
+    """Request ids: the client's ``X-Request-ID`` when it is a sane token, else a new one (16 random
+    hex digits per process and a counter: unique like uuid4, ~100x cheaper)."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._count = itertools.count(1)
+
+    def pick(self, sent: bytes) -> str:
+        if sent and _REQUEST_ID.match(sent):
+            return sent.decode("latin-1")
+        return f"{self._prefix}{next(self._count):016x}"
+
+
+def account(metrics: Metrics, scope: Scope, model: str, version: str, status: int, seconds: float, rid: str) -> None:
+    """The metrics and the log line of one finished request, however it was served."""
+    protocol = protocol_of(scope["path"])
+    if protocol:
+        metrics.observe_request(model, version, protocol, status, seconds)
+    if status >= 400 or log.isEnabledFor(logging.DEBUG):
+        extra = {
+            "request_id": rid,
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "ms": round(seconds * 1e3, 3),
+        }
+        log.log(logging.INFO if status >= 400 else logging.DEBUG, "request", extra=extra)
+
+
+def bearer_ok(auth: bytes, key: bytes) -> bool:
+    scheme, _, token = auth.partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), key)
+
+
 class ServiceMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics, dataplane: DataPlane | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        metrics: Metrics,
+        dataplane: DataPlane | None = None,
+        ids: RequestIds | None = None,
+    ) -> None:
         self.app = app
         self.dataplane = dataplane  # when given, the inference routes take the fast path
         self.max_body = settings.max_body_bytes
         self.api_key = settings.api_key.encode() if settings.api_key else None
         self.metrics = metrics
-        # ids: 16 random hex digits per process + a counter; unique like uuid4, ~100x cheaper
-        self._id_prefix = os.urandom(8).hex()
-        self._ids = itertools.count(1)
-
-    def _new_id(self) -> str:
-        return f"{self._id_prefix}{next(self._ids):016x}"
+        self.ids = ids or RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +109,7 @@ class ServiceMiddleware:
                 auth = value
             elif key == b"content-encoding":
                 encoding = value.strip().lower()
-        rid_text = rid.decode("latin-1") if rid and _REQUEST_ID.match(rid) else self._new_id()
+        rid_text = self.ids.pick(rid)
         token = request_id.set(rid_text)
         labels = scope["service"] = {"model": "", "version": ""}
         status = 0  # set when the response starts
@@ -109,24 +146,12 @@ class ServiceMiddleware:
             if plane is not None:
                 plane.in_flight -= 1
             # returned without answering: the client hung up (499, nginx's "client closed request")
-            status = status or 499
             elapsed = time.perf_counter() - start
-            protocol = protocol_of(scope["path"])
-            if protocol:
-                self.metrics.observe_request(labels["model"], labels["version"], protocol, status, elapsed)
-            if status >= 400 or log.isEnabledFor(logging.DEBUG):
-                extra = {
-                    "request_id": rid_text,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "ms": round(elapsed * 1e3, 3),
-                }
-                log.log(logging.INFO if status >= 400 else logging.DEBUG, "request", extra=extra)
+            account(self.metrics, scope, labels["model"], labels["version"], status or 499, elapsed, rid_text)
             request_id.reset(token)
 
     def _refusal(self, path: str, length: bytes | None, auth: bytes) -> tuple[int, str, dict[str, str]] | None:
-        if self.api_key is not None and path.startswith(PROTECTED) and not _bearer_ok(auth, self.api_key):
+        if self.api_key is not None and path.startswith(PROTECTED) and not bearer_ok(auth, self.api_key):
             message = "missing or wrong API key: send the header 'Authorization: Bearer <key>'"
             return 401, message, {"www-authenticate": "Bearer"}
         if length is not None:
@@ -194,11 +219,6 @@ def _encoding_refusal(encoding: bytes) -> tuple[int, str, dict[str, str]] | None
 
 def _too_large(limit: int) -> str:
     return f"the request body is larger than the limit of {limit} bytes (max_body_bytes): send smaller batches"
-
-
-def _bearer_ok(auth: bytes, key: bytes) -> bool:
-    scheme, _, token = auth.partition(b" ")
-    return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), key)
 
 
 async def _send_error(send: Send, status: int, message: str, headers: dict[str, str]) -> None:

@@ -61,6 +61,12 @@ class TensorSpec:
         """The shape as both protocols print it: -1 for a variable dimension."""
         return [-1 if d is None else d for d in self.shape]
 
+    def fits(self, shape: tuple[int, ...]) -> bool:
+        """An array of ``shape`` has this tensor's rank and fixed dimensions."""
+        return len(shape) == len(self.shape) and all(
+            w is None or g == w for g, w in zip(shape, self.shape, strict=True)
+        )
+
     def describe(self) -> str:
         dims = ", ".join(
             "batch" if i == 0 and d is None else ("?" if d is None else str(d)) for i, d in enumerate(self.shape)
@@ -162,9 +168,7 @@ class ModelRuntime:
 
     def check_input(self, spec: TensorSpec, array: np.ndarray) -> None:
         """Raise InvalidInputError unless ``array`` matches the input's rank and fixed dimensions."""
-        if array.ndim != len(spec.shape) or any(
-            w is not None and g != w for g, w in zip(array.shape, spec.shape, strict=True)
-        ):
+        if not spec.fits(array.shape):
             raise InvalidInputError(
                 f"input {spec.name!r} has shape {list(array.shape)}, expected {spec.describe()}"
                 f" ({len(spec.shape)} dimensions, the first one the batch)"

@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from service.errors import InvalidInputError
-from service.protocols.tensors import check_batch, load_json_object, to_array
+from service.protocols.tensors import check_batch, load_json_object, plain_array, to_array
 from service.runtime import ModelRuntime, TensorSpec
 
 # (image bytes, height, width) -> float32 [H, W] in 0..255; service.images.preprocess_image
@@ -51,6 +51,25 @@ def decode(body: bytes, model: ModelRuntime, max_batch_size: int, decode_image: 
     batch = next(iter(feeds.values())).shape[0]
     check_batch(batch, max_batch_size, "'instances'" if has_rows else "'inputs'")
     return PredictRequest(feeds, has_rows, batch)
+
+
+def decode_plain(body: bytes, model: ModelRuntime, max_batch_size: int) -> PredictRequest | None:
+    """The common request, ``{"instances": [<example>, ...]}`` of numbers for a one-input model, when
+    it is plainly valid; None for anything else, which ``decode`` accepts or refuses with its message."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(payload) is not dict or len(payload) != 1 or len(model.inputs) != 1:
+        return None
+    instances = payload.get("instances")
+    if type(instances) is not list or not 0 < len(instances) <= max_batch_size:
+        return None
+    spec = model.inputs[0]
+    array = plain_array(instances, spec.dtype)
+    if array is None or not spec.fits(array.shape):
+        return None
+    return PredictRequest({spec.name: array}, True, len(instances))
 
 
 def _rows(instances: Any, model: ModelRuntime, decode_image: ImageDecoder) -> dict[str, np.ndarray]:

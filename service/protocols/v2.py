@@ -19,7 +19,7 @@ import orjson
 
 from service.errors import InvalidInputError
 from service.protocols import binary, classification
-from service.protocols.tensors import check_batch, load_json_object, to_array
+from service.protocols.tensors import check_batch, load_json_object, plain_array, to_array
 from service.runtime import ModelRuntime, TensorSpec
 
 
@@ -59,6 +59,37 @@ def decode(body: bytes, header_length: str | None, model: ModelRuntime, max_batc
     check_batch(batch, max_batch_size, "the request")
     outputs = _requested_outputs(header, model)
     return InferRequest(header, feeds, outputs, batch, classification.requested(header, model) if outputs else {})
+
+
+_PLAIN_KEYS = frozenset({"inputs", "id"})
+_TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data"})
+
+
+def decode_plain(body: bytes, model: ModelRuntime, max_batch_size: int) -> InferRequest | None:
+    """The common request, one JSON tensor with the model's one input, name and datatype, and no
+    ``outputs`` or ``parameters``, when it is plainly valid; None for anything else, which ``decode``
+    accepts or refuses with its message."""
+    try:
+        header = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(header) is not dict or not header.keys() <= _PLAIN_KEYS or len(model.inputs) != 1:
+        return None
+    tensors = header.get("inputs")
+    if type(tensors) is not list or len(tensors) != 1:
+        return None
+    tensor, spec = tensors[0], model.inputs[0]
+    if type(tensor) is not dict or tensor.keys() != _TENSOR_KEYS:
+        return None
+    shape = tensor["shape"]
+    if tensor["name"] != spec.name or tensor["datatype"] != spec.datatype or type(shape) is not list:
+        return None
+    if not shape or not all(type(d) is int and d >= 0 for d in shape) or not 0 < shape[0] <= max_batch_size:
+        return None
+    array = plain_array(tensor["data"], spec.dtype)
+    if array is None or array.size != math.prod(shape) or not spec.fits(tuple(shape)):
+        return None
+    return InferRequest(header, {spec.name: array.reshape(shape)}, [], shape[0])
 
 
 def _decode_input(tensor: Any, i: int, model: ModelRuntime, raw: dict[str, np.ndarray]) -> tuple[str, np.ndarray]:
