@@ -55,7 +55,7 @@ class RequestIds:
     def pick(self, sent: bytes) -> str:
         if sent and _REQUEST_ID.match(sent):
             return sent.decode("latin-1")
-        return f"{self._prefix}{next(self._count):016x}"
+        return self._prefix + next(self._count).to_bytes(8, "big").hex()  # cheaper than f"{n:016x}"
 
 
 def account(metrics: Metrics, scope: Scope, model: str, version: str, status: int, seconds: float, rid: str) -> None:

@@ -146,9 +146,10 @@ def encode(request: PredictRequest, results: dict[str, np.ndarray]) -> bytes:
         if len(results) == 1:
             body: dict[str, Any] = {"predictions": next(iter(results.values()))}
         else:
-            # rows of 2-D outputs stay numpy (float32 printed short); 1-D ones become Python scalars,
-            # since orjson refuses numpy scalars of some dtypes (onnxruntime's int64 is "longlong")
-            columns = {n: a.tolist() if a.ndim == 1 else np.ascontiguousarray(a) for n, a in results.items()}
+            # rows of 2-D outputs stay numpy (float32 printed short; rows of onnxruntime's C-contiguous
+            # outputs are C-contiguous, as orjson needs); 1-D ones become Python scalars, since orjson
+            # refuses numpy scalars of some dtypes (onnxruntime's int64 is "longlong")
+            columns = {n: a.tolist() if a.ndim == 1 else a for n, a in results.items()}
             body = {"predictions": [{n: c[i] for n, c in columns.items()} for i in range(request.batch)]}
     else:
         body = {"outputs": next(iter(results.values())) if len(results) == 1 else results}

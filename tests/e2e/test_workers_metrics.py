@@ -12,6 +12,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.metrics import FLUSH_SECONDS
 from tests.e2e.helpers import images
 from tests.e2e.live import live_server, stop
 from tests.e2e.models import write_model
@@ -60,6 +62,15 @@ def _loaded_by_worker(metrics_dir: Path) -> dict[int, float]:
     return _by_worker(metrics_dir, "gauge_livemax", "service_model_versions_loaded", model="m")
 
 
+def _written(metrics_dir: Path, sent: int, timeout: float = 5.0) -> dict[int, float]:
+    """Requests by worker once all ``sent`` are in the files: each worker writes its observations
+    at most ``service.metrics.FLUSH_SECONDS`` after making them."""
+    deadline = time.monotonic() + timeout
+    while sum((by_worker := _requests_by_worker(metrics_dir)).values()) < sent and time.monotonic() < deadline:
+        time.sleep(FLUSH_SECONDS)
+    return by_worker
+
+
 def _post_concurrently(url: str, request: dict, clients: int, each: int) -> list[int]:
     """``clients`` threads, each with its own connection, so both workers' accept loops get some."""
     codes: list[int] = []
@@ -91,7 +102,7 @@ def test_one_scrape_counts_the_requests_of_every_worker(tmp_path: Path) -> None:
             codes = _post_concurrently(server.url + "/v1/models/m:predict", request, clients=4, each=10)
             assert codes == [200] * 40, codes
             sent += len(codes)
-        by_worker = _requests_by_worker(metrics_dir)
+        by_worker = _written(metrics_dir, sent)
         assert len(by_worker) == 2 and sum(by_worker.values()) == sent, (by_worker, sent)
         for _ in range(6):  # a new connection per scrape: whichever worker accepts it answers
             samples = _samples(httpx.get(server.url + "/metrics", timeout=30).text)

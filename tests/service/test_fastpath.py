@@ -1,4 +1,5 @@
-"""The pure-ASGI fast path answers the inference routes exactly as the FastAPI routes do."""
+"""The pure-ASGI fast path answers the inference routes exactly as the FastAPI routes do (both
+behind the hot path, which is off here)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ REQUESTS: list[tuple[str, bytes, dict[str, str]]] = [
 
 
 def started(repository: Path, fast: bool) -> TestClient:
-    app = create_app(Settings(repository=repository, poll_interval=0))
+    app = create_app(Settings(repository=repository, poll_interval=0, hot_path=False))  # tests/service/test_hotpath.py
     if not fast:  # the same app with the middleware told to leave every request to FastAPI
         for middleware in app.user_middleware:
             if middleware.cls is ServiceMiddleware:
