@@ -30,18 +30,19 @@ from pathlib import Path
 import numpy as np
 
 from contracts import Architecture, LayerSpec, Preprocessing, TrainingConfig
+from contracts.artifact import Activation
 from trainer import MLP, load_mnist
 from trainer.batches import Batches
 from trainer.threads import blas_threads
 from trainer.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {  # name: (layers, per-epoch learning-rate decay: the trainer's defaults for each)
+Layers = tuple[tuple[int, Activation], ...]
+MODELS: dict[str, tuple[Layers, float]] = {  # name: (layers, per-epoch learning-rate decay: the trainer's defaults)
     "mlp 784-256-128-10": (((256, "relu"), (128, "relu"), (10, "linear")), 0.8),
     "seed preset 784-10": (((10, "relu"),), 1.0),
 }
 SHORT_NAMES = {"mlp": "mlp 784-256-128-10", "seed": "seed preset 784-10"}  # for --only
-Layers = tuple[tuple[int, str], ...]
 
 
 class Ours:

@@ -86,6 +86,13 @@ def _uvicorn(app: str, *options: str) -> list[str]:
     ]
 
 
+def start_hello(work: Path, model: Path) -> Target:
+    """FastAPI hello world with the same uvicorn options as the service (``service.server``)."""
+    same_as_service = ("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header")
+    argv = _uvicorn("hello_app:app", *same_as_service, "--log-level", "warning")
+    return _start("hello", "hello", argv, _clean_env(), work, model)
+
+
 @contextlib.contextmanager
 def start_targets(work: Path, model: Path) -> Iterator[dict[str, Target]]:
     """hello, baseline, service (default settings), service with batching flipped, the other worker count."""
@@ -93,16 +100,8 @@ def start_targets(work: Path, model: Path) -> Iterator[dict[str, Target]]:
     default_workers = defaults.workers
     alt_workers = 2 if default_workers == 1 else 1
     service_env = {"SERVICE_REPOSITORY": str(model.parents[2]), "SERVICE_PORT": "{port}"}
-    same_as_service = ("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header")
     targets = {
-        "hello": _start(
-            "hello",
-            "hello",
-            _uvicorn("hello_app:app", *same_as_service, "--log-level", "warning"),
-            _clean_env(),
-            work,
-            model,
-        ),
+        "hello": start_hello(work, model),
         "baseline": _start(
             "baseline",
             "baseline",
@@ -167,7 +166,7 @@ def check_answers(target: Target, payloads: Payloads) -> list[str]:
     session = ort.InferenceSession(str(target.model), providers=["CPUExecutionProvider"])
     want_one = int(session.run(["label"], {"images": payloads.image})[0][0])
     want_batch = session.run(["label"], {"images": payloads.batch})[0]
-    problems = []
+    problems: list[str] = []
     got = _post(target, payloads.tf_path, payloads.tf, problems)
     if got is not None and json.loads(got.content)["predictions"][0]["label"] != want_one:
         problems.append(f"{target.name} TF instances: {got.text[:200]}")
