@@ -31,6 +31,7 @@ from service.logs import request_id
 from service.metrics import Metrics
 from service.middleware import RequestIds, account, bearer_ok
 from service.protocols import tfserving, v2
+from service.protocols.tensors import PLAIN_DTYPES
 from service.registry import ModelEntry, ModelVersion, State
 from service.runtime import ModelRuntime
 
@@ -71,14 +72,11 @@ def plans(models: Mapping[str, ModelEntry]) -> dict[str, Plan]:
             versions.append(("", entry.default))
         for at, version in versions:
             runtime = version.runtime
-            if runtime is None or len(runtime.inputs) != 1 or runtime.inputs[0].dtype not in _FLOATS:
+            if runtime is None or len(runtime.inputs) != 1 or runtime.inputs[0].dtype not in PLAIN_DTYPES:
                 continue
             table[f"/v1/models/{name}{at}:predict"] = Plan(version, runtime, False, str(version.version))
             table[f"/v2/models/{name}{at}/infer"] = Plan(version, runtime, True, str(version.version))
     return table
-
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class HotPath:

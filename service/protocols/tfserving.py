@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
 from service.errors import InvalidInputError
-from service.protocols.tensors import check_batch, load_json_object, plain_array, to_array
+from service.protocols.tensors import check_batch, load_json_object, nested_list, plain_array, to_array
 from service.runtime import ModelRuntime, TensorSpec
 
 # (image bytes, height, width) -> float32 [H, W] in 0..255; service.images.preprocess_image
@@ -53,19 +55,26 @@ def decode(body: bytes, model: ModelRuntime, max_batch_size: int, decode_image: 
     return PredictRequest(feeds, has_rows, batch)
 
 
+@functools.cache
+def _plain_schema(rank: int) -> msgspec.json.Decoder[Any]:
+    """``{"instances": [...]}`` and nothing else, with numbers ``rank`` lists deep (the input's rank)."""
+    schema = msgspec.defstruct("PlainPredict", [("instances", nested_list(rank))], forbid_unknown_fields=True)
+    return msgspec.json.Decoder(schema)
+
+
 def decode_plain(body: bytes, model: ModelRuntime, max_batch_size: int) -> PredictRequest | None:
-    """The common request, ``{"instances": [<example>, ...]}`` of numbers for a one-input model, when
-    it is plainly valid; None for anything else, which ``decode`` accepts or refuses with its message."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if type(payload) is not dict or len(payload) != 1 or len(model.inputs) != 1:
-        return None
-    instances = payload.get("instances")
-    if type(instances) is not list or not 0 < len(instances) <= max_batch_size:
+    """The common request, ``{"instances": [<example>, ...]}`` of plain numbers for a one-input model,
+    when it is plainly valid; None for anything else, which ``decode`` accepts or refuses with its
+    message (``service.hotpath``)."""
+    if len(model.inputs) != 1:
         return None
     spec = model.inputs[0]
+    try:
+        instances = _plain_schema(len(spec.shape)).decode(body).instances
+    except msgspec.DecodeError:  # not JSON, or not this schema
+        return None
+    if not 0 < len(instances) <= max_batch_size:
+        return None
     array = plain_array(instances, spec.dtype)
     if array is None or not spec.fits(array.shape):
         return None

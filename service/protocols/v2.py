@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import numpy as np
 import orjson
 
 from service.errors import InvalidInputError
 from service.protocols import binary, classification
-from service.protocols.tensors import check_batch, load_json_object, plain_array, to_array
+from service.protocols.tensors import PlainNumber, check_batch, load_json_object, plain_array, to_array
 from service.runtime import ModelRuntime, TensorSpec
 
 
@@ -61,34 +62,46 @@ def decode(body: bytes, header_length: str | None, model: ModelRuntime, max_batc
     return InferRequest(header, feeds, outputs, batch, classification.requested(header, model) if outputs else {})
 
 
-_PLAIN_KEYS = frozenset({"inputs", "id"})
-_TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data"})
+class _PlainTensor(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    shape: list[Annotated[int, msgspec.Meta(ge=0)]]
+    datatype: str
+    data: list[PlainNumber]  # flat, as most clients send it; nested data goes the general way
+
+
+class _PlainInfer(msgspec.Struct, forbid_unknown_fields=True):
+    """The common request: tensors and an optional string id; no ``outputs``, no ``parameters``."""
+
+    inputs: list[_PlainTensor]
+    id: str | msgspec.UnsetType = msgspec.UNSET
+
+
+_PLAIN_SCHEMA = msgspec.json.Decoder(_PlainInfer)
 
 
 def decode_plain(body: bytes, model: ModelRuntime, max_batch_size: int) -> InferRequest | None:
-    """The common request, one JSON tensor with the model's one input, name and datatype, and no
-    ``outputs`` or ``parameters``, when it is plainly valid; None for anything else, which ``decode``
-    accepts or refuses with its message."""
+    """The common request, one flat JSON tensor with the one input's name and datatype, when it is
+    plainly valid; None for anything else, which ``decode`` accepts or refuses with its message
+    (``service.hotpath``). The request's header holds only its ``id``, all ``encode`` reads."""
+    if len(model.inputs) != 1:
+        return None
     try:
-        header = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        request = _PLAIN_SCHEMA.decode(body)
+    except msgspec.DecodeError:  # not JSON, or not this schema
         return None
-    if type(header) is not dict or not header.keys() <= _PLAIN_KEYS or len(model.inputs) != 1:
+    spec = model.inputs[0]
+    if len(request.inputs) != 1:
         return None
-    tensors = header.get("inputs")
-    if type(tensors) is not list or len(tensors) != 1:
+    tensor = request.inputs[0]
+    shape = tensor.shape
+    if tensor.name != spec.name or tensor.datatype != spec.datatype or not shape:
         return None
-    tensor, spec = tensors[0], model.inputs[0]
-    if type(tensor) is not dict or tensor.keys() != _TENSOR_KEYS:
+    if not 0 < shape[0] <= max_batch_size or math.prod(shape) != len(tensor.data) or not spec.fits(tuple(shape)):
         return None
-    shape = tensor["shape"]
-    if tensor["name"] != spec.name or tensor["datatype"] != spec.datatype or type(shape) is not list:
+    array = plain_array(tensor.data, spec.dtype)
+    if array is None:
         return None
-    if not shape or not all(type(d) is int and d >= 0 for d in shape) or not 0 < shape[0] <= max_batch_size:
-        return None
-    array = plain_array(tensor["data"], spec.dtype)
-    if array is None or array.size != math.prod(shape) or not spec.fits(tuple(shape)):
-        return None
+    header = {} if request.id is msgspec.UNSET else {"id": request.id}
     return InferRequest(header, {spec.name: array.reshape(shape)}, [], shape[0])
 
 

@@ -38,7 +38,6 @@ PLAIN: list[tuple[str, bytes, dict[str, str]]] = [
     (TF, tf([IMAGE]), {}),
     (TF, tf([[[int(v * 255) for v in row] for row in IMAGE]] * 2), {}),  # integers, a batch of 2
     (INFER, orjson.dumps(V2), {}),
-    (INFER, v2(data=IMAGE), {}),  # nested data
     ("/v1/models/mnist/versions/1:predict", tf([IMAGE]), {}),
     ("/v2/models/mnist/versions/1/infer", orjson.dumps(V2), {}),
     (TF, tf([IMAGE]), {"content-type": "application/x-www-form-urlencoded"}),  # curl -d
@@ -59,6 +58,10 @@ GENERAL: list[tuple[str, bytes, dict[str, str]]] = [
     (TF, b"{bad", {}),
     (TF, b"[1]", {}),
     (TF, gzip.compress(tf([IMAGE])), {"content-encoding": "gzip"}),
+    (INFER, v2(data=IMAGE), {}),  # nested data
+    (INFER, orjson.dumps({**V2, "id": 7}), {}),  # an id that is not a string
+    (TF, tf([[[2**53 + 2] * 28] * 28]), {}),  # beyond the integers every double holds
+    (TF, tf([[[True, 1.5] * 14] * 28]), {}),  # true among numbers: accepted, as 1.0
     (INFER, v2(datatype="FP64"), {}),
     (INFER, v2(name="pixels"), {}),
     (INFER, v2(shape=[2, 28, 28]), {}),
