@@ -120,6 +120,7 @@ class ModelRuntime:
         self.outputs = tuple(_tensor_spec(n) for n in self._session.get_outputs())
         self.input_by_name = {t.name: t for t in self.inputs}
         self.output_names = tuple(t.name for t in self.outputs)
+        self.output_datatypes = {t.name: t.datatype for t in self.outputs}  # V2 datatype by output name
         self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
         self.classes_output = self._classes_output()
         self.has_labels = False  # class names from the model's metadata (else labels are class ids)

@@ -170,7 +170,7 @@ def encode(
     request: InferRequest, model: ModelRuntime, name: str, version: int, results: dict[str, np.ndarray]
 ) -> tuple[bytes, dict[str, str]]:
     """The response body and its extra headers (binary extension: header length, content type)."""
-    datatypes = {t.name: t.datatype for t in model.outputs}
+    datatypes = {**model.output_datatypes} if request.classify else model.output_datatypes
     for classified, k in request.classify.items():
         labels = model.labels if model.has_labels else None
         results = {**results, classified: classification.classify(results[classified], k, labels)}
@@ -192,8 +192,10 @@ def encode(
 
 
 def _flat(array: np.ndarray) -> Any:
-    # orjson writes numeric arrays itself; strings (classification) go as a list
-    return array.reshape(-1).tolist() if array.dtype == object else array.reshape(-1)
+    # orjson writes numeric arrays itself; strings (classification) go as a list. Cheap tests first:
+    # this runs per output of every request (`dtype == object` would build a dtype each time)
+    flat = array if array.ndim == 1 else array.reshape(-1)
+    return flat.tolist() if array.dtype.kind == "O" else flat
 
 
 def _wants_binary(header: dict[str, Any]) -> bool:
