@@ -23,7 +23,7 @@ from service import Settings, create_app
 from tests.e2e.models import write_model
 
 IMAGE = np.random.default_rng(0).uniform(0, 255, (28, 28)).astype(np.float32).tolist()
-V2_INPUT = {"name": "images", "shape": [1, 28, 28], "datatype": "FP32", "data": IMAGE}
+V2_INPUT = {"name": "images", "shape": [1, 28, 28], "datatype": "FP32", "data": [v for row in IMAGE for v in row]}
 ROUTES = [
     ("POST", "/v1/models/mnist:predict", orjson.dumps({"instances": [IMAGE]})),
     ("POST", "/v2/models/mnist/infer", orjson.dumps({"inputs": [V2_INPUT]})),
