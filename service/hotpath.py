@@ -9,9 +9,11 @@ of its many small steps meets the cold CPU caches of a lone request (issue 5, go
 docs/performance.md, "The hot path").
 
 This layer sits in front of the whole app. It looks the path up in a table of exact paths, rebuilt
-whenever the registry publishes a new snapshot, and answers a request only when its headers and body
-are plainly valid; every other request, including any it has read the body of, goes to the general
-path unchanged, so every refusal is the general path's, word for word. Answers are the same codecs'.
+whenever the registry publishes a new snapshot, and answers a request only when its headers are
+plain and its body fits the protocol's plain schema (``tfserving.decode_plain``,
+``v2.decode_plain``); every other request, including any it has read the body of, goes to the
+general path unchanged, so every refusal is the general path's, word for word. Answers are the same
+encoders'. ``SERVICE_HOT_PATH=false`` turns it off.
 """
 
 from __future__ import annotations
