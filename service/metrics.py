@@ -86,6 +86,7 @@ class Metrics:
         self._requests: list[tuple[str, str, str, int, float]] = []  # buffered, see the module docstring
         self._batches: list[tuple[str, str, int]] = []
         self._flush: asyncio.TimerHandle | None = None
+        self._flush_loop: asyncio.AbstractEventLoop | None = None  # the loop of the pending flush
         labels = ["model", "version", "protocol", "code"]
         self.requests = Counter("service_requests", "Model and inference requests", labels, registry=self.registry)
         self.failures = Counter(
@@ -132,11 +133,13 @@ class Metrics:
         self._flush_soon()
 
     def _flush_soon(self) -> None:
-        if self._flush is None:
-            try:
-                self._flush = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
-            except RuntimeError:  # no event loop (a script or a test): no buffering
-                self.flush()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a script or a test): no buffering
+            self.flush()
+            return
+        if self._flush is None or self._flush_loop is not loop:  # none pending on this loop
+            self._flush, self._flush_loop = loop.call_later(FLUSH_SECONDS, self.flush), loop
 
     def flush(self) -> None:
         """Write the buffered observations to the metric values (each worker's own mmap files)."""

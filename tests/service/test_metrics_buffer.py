@@ -54,3 +54,18 @@ def test_without_an_event_loop_observations_are_written_at_once() -> None:
     metrics.observe_batch("m", "1", 5)
     assert _count(metrics, "service_requests_total", **OK) == 1.0
     assert _count(metrics, "service_inference_batch_size_sum", model="m", version="1") == 5.0
+
+
+def test_a_flush_left_pending_on_a_closed_loop_does_not_stop_the_next_loops_flushes() -> None:
+    metrics = Metrics()
+
+    async def observe(code: int) -> None:
+        metrics.observe_request("m", "1", "v2", code, 0.0003)
+
+    async def observe_and_wait() -> None:
+        await observe(200)
+        await asyncio.sleep(FLUSH_SECONDS * 3)
+
+    asyncio.run(observe(200))  # the loop closes with its flush still pending
+    asyncio.run(observe_and_wait())
+    assert _count(metrics, "service_requests_total", **OK) == 2.0
