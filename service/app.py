@@ -110,7 +110,6 @@ def create_app(settings: Settings | None = None, metrics_dir: Path | None = None
     mount_ui(app, settings)
     ids = RequestIds()
     app.add_middleware(ServiceMiddleware, settings=settings, metrics=metrics, dataplane=dataplane, ids=ids)
-
     if settings.cors_origins:  # outside ServiceMiddleware: preflights and 401s get CORS headers too
         app.add_middleware(
             CORSMiddleware,

@@ -33,7 +33,7 @@ class DataPlane:
         self._pool = ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="inference")
         self._batchers: dict[ModelVersion, Batcher] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        self.in_flight = 0  # HTTP requests being served, counted by ServiceMiddleware
+        self.in_flight = 0  # HTTP requests being served, counted by ServiceMiddleware and service.hotpath
         self._window_start = 0.0  # clients seen in the current and the previous 5 ms window
         self._clients: set[object] = set()
         self._previous_clients = 0

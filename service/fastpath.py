@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from starlette.types import Receive, Scope, Send
@@ -48,15 +48,18 @@ def match(scope: Scope) -> tuple[Handler, str, str | None] | None:
 
 
 async def serve(
-    plane: DataPlane, route: tuple[Handler, str, str | None], scope: Scope, receive: Receive, send: Send
+    plane: DataPlane,
+    route: tuple[Handler, str, str | None],
+    scope: Scope,
+    request_headers: Mapping[bytes, bytes],
+    receive: Receive,
+    send: Send,
 ) -> None:
+    """Answer an inference request; ``request_headers``: those the middleware read (``middleware.acted_on``)."""
     handler, name, version = route
-    content_type, header_length = "", None
-    for key, value in scope["headers"]:
-        if key == b"content-type":
-            content_type = value.decode("latin-1")
-        elif key == _HEADER_LENGTH:
-            header_length = value.decode("latin-1")
+    content_type = request_headers.get(b"content-type", b"").decode("latin-1")
+    raw_length = request_headers.get(_HEADER_LENGTH)
+    header_length = None if raw_length is None else raw_length.decode("latin-1")
     try:
         body = await _read_body(receive)
         call = inference.Call(name, version, body, content_type, header_length, scope.get("service"))

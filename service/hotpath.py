@@ -31,7 +31,7 @@ from service.dataplane import DataPlane
 from service.fastpath import error_answer
 from service.logs import request_id
 from service.metrics import Metrics
-from service.middleware import RequestIds, account, bearer_ok
+from service.middleware import RequestIds, account, acted_on, bearer_ok
 from service.protocols import tfserving, v2
 from service.protocols.tensors import PLAIN_DTYPES
 from service.registry import ModelEntry, ModelVersion, State
@@ -122,25 +122,19 @@ class HotPath:
             self._plans, self._snapshot = plans(models), models
         return self._plans.get(scope["path"])
 
-    def _plain_request_id(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+    def _plain_request_id(self, raw_headers: list[tuple[bytes, bytes]]) -> str | None:
         """The request's id when its headers are plain (see the module docstring), else None."""
-        length, content_type, auth, rid = None, b"", b"", b""
-        for key, value in headers:
-            if key == b"content-length":
-                length = value
-            elif key == b"content-type":
-                content_type = value
-            elif key == b"authorization":
-                auth = value
-            elif key == b"x-request-id":
-                rid = value
-            elif key in _GENERAL_HEADERS or (key == b"origin" and self.cors):
-                return None
-        if length is None or not length.isdigit() or int(length) > self.max_body or content_type not in _JSON_TYPES:
+        headers = acted_on(raw_headers)
+        if not _GENERAL_HEADERS.isdisjoint(headers) or (self.cors and b"origin" in headers):
             return None
-        if self.api_key is not None and not bearer_ok(auth, self.api_key):
+        length = headers.get(b"content-length")
+        if length is None or not length.isdigit() or int(length) > self.max_body:
             return None
-        return self.ids.pick(rid)
+        if headers.get(b"content-type", b"") not in _JSON_TYPES:
+            return None
+        if self.api_key is not None and not bearer_ok(headers.get(b"authorization", b""), self.api_key):
+            return None
+        return self.ids.pick(headers.get(b"x-request-id", b""))
 
     async def _answer(self, plan: Plan, request: Any, scope: Scope, send: Send, rid: str, start: float) -> None:
         token = request_id.set(rid)

@@ -15,6 +15,7 @@ import os
 import re
 import time
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -42,6 +43,27 @@ def protocol_of(path: str) -> str:
     if path.startswith("/api/"):
         return "api"
     return ""
+
+
+# the request headers the service acts on (uvicorn gives their names in lower case)
+_ACTED_ON = frozenset(
+    {
+        b"authorization",
+        b"content-encoding",
+        b"content-length",
+        b"content-type",
+        b"inference-header-content-length",  # the V2 binary tensor extension
+        b"origin",
+        b"transfer-encoding",
+        b"x-request-id",
+    }
+)
+
+
+def acted_on(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The headers among ``_ACTED_ON`` a request carries, by name; of a repeated one, the last.
+    One scan serves the middleware, the fast path it calls and ``service.hotpath``."""
+    return {name: value for name, value in headers if name in _ACTED_ON}
 
 
 class RequestIds:
@@ -99,17 +121,10 @@ class ServiceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid, length, auth, encoding = b"", None, b"", b""
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                rid = value
-            elif key == b"content-length":
-                length = value
-            elif key == b"authorization":
-                auth = value
-            elif key == b"content-encoding":
-                encoding = value.strip().lower()
-        rid_text = self.ids.pick(rid)
+        headers = acted_on(scope["headers"])
+        length, auth = headers.get(b"content-length"), headers.get(b"authorization", b"")
+        encoding = headers.get(b"content-encoding", b"").strip().lower()
+        rid_text = self.ids.pick(headers.get(b"x-request-id", b""))
         token = request_id.set(rid_text)
         labels = scope["service"] = {"model": "", "version": ""}
         status = 0  # set when the response starts
@@ -136,7 +151,7 @@ class ServiceMiddleware:
             if refusal is not None:
                 await _send_error(send_with_id, *refusal)
             elif fast is not None and self.dataplane is not None:
-                await fastpath.serve(self.dataplane, fast, scope, body_receive, send_with_id)
+                await fastpath.serve(self.dataplane, fast, scope, headers, body_receive, send_with_id)
             else:
                 await self.app(scope, body_receive, send_with_id)
         except BaseException:
